@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Checks template.yaml the way a deploy would see it, without an AWS account:
+#   1. sam validate --language-extensions   (the SAM translator, after AWS::LanguageExtensions)
+#   2. sam validate --lint                  (cfn-lint through SAM CLI)
+#   3. cfn-lint template.yaml
+#   4. both AuthorizationType values translate: AWS_IAM guards every route, NONE guards none
+#   5. sam build                            (layer deps for python3.12/arm64 + the function)
+# aws-sam-cli pins its own boto3/pydantic, so it lives in its own virtualenv ($SAM_VENV), never in the
+# project's .venv. The venv is reused when its `sam` works and created (or repaired) otherwise.
+# Exits non-zero if any check fails. Run from anywhere: `bash .ci/sam-checks.sh`.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SAM_VENV="${SAM_VENV:-/work/.samvenv}"
+SAM_CLI_VERSION="${SAM_CLI_VERSION:-1.170.0}"
+# `sam build` with BuildMethod python3.12 needs a python3.12 on PATH.
+PY312_BIN="${PY312_BIN:-/root/.pyenv/versions/3.12.1/bin}"
+# .aws-sam is git-ignored; sam build keeps build.toml and .aws-sam/deps beside it for --cached rebuilds.
+SAM_BUILD_DIR="${SAM_BUILD_DIR:-$ROOT/.aws-sam/build}"
+SAM_CACHE_DIR="${SAM_CACHE_DIR:-$ROOT/.aws-sam/cache}"
+
+export SAM_CLI_TELEMETRY=0
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
+[ -d "$PY312_BIN" ] && export PATH="$PY312_BIN:$PATH"
+
+log() { printf '\n=== %s\n' "$*"; }
+
+if ! command -v python3.12 >/dev/null 2>&1; then
+    echo "sam-checks: python3.12 not found (set PY312_BIN); sam build needs it for BuildMethod python3.12" >&2
+    exit 1
+fi
+
+ensure_sam() {
+    if "$SAM_VENV/bin/sam" --version >/dev/null 2>&1; then
+        return 0
+    fi
+    log "installing aws-sam-cli==$SAM_CLI_VERSION into $SAM_VENV"
+    if [ ! -x "$SAM_VENV/bin/python" ]; then
+        python3.12 -m venv "$SAM_VENV" || return 1
+    fi
+    # (grep drops pip's notes about unusable find-links locations; real errors still reach stderr)
+    "$SAM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION" \
+        2> >(grep -v '^WARNING: Location ' >&2) || return 1
+    "$SAM_VENV/bin/sam" --version >/dev/null
+}
+
+if ! ensure_sam; then
+    echo "sam-checks: could not install aws-sam-cli into $SAM_VENV" >&2
+    exit 1
+fi
+SAM="$SAM_VENV/bin/sam"
+CFN_LINT="$SAM_VENV/bin/cfn-lint"
+echo "$("$SAM" --version); cfn-lint $("$CFN_LINT" --version | awk '{print $2}'); $(python3.12 --version) for builds"
+
+cd "$ROOT" || exit 1
+
+failed=()
+run() {
+    local name="$1"
+    shift
+    log "$name: $*"
+    if timed "$@"; then
+        echo "--- $name: ok"
+    else
+        echo "--- $name: FAILED" >&2
+        failed+=("$name")
+    fi
+}
+
+check_auth_modes() {
+    "$SAM_VENV/bin/python" - template.yaml <<'PY'
+"""Translate the template for AuthorizationType=AWS_IAM and NONE and check which routes are guarded."""
+import sys
+
+from samcli.lib.cfn_language_extensions.sam_integration import expand_language_extensions
+from samcli.yamlhelper import yaml_parse
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+EXPECTED_ROUTES = 11  # ten explicit routes + $default
+source = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
+pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stratus",
+          "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+ok = True
+for auth, guarded in (("AWS_IAM", True), ("NONE", False)):
+    params = {name: str(p.get("Default")) for name, p in source["Parameters"].items()}
+    params["AuthorizationType"] = auth
+    template = expand_language_extensions(source, parameter_values={**pseudo, **params}, enabled=True).expanded_template
+    template["Transform"] = "AWS::Serverless-2016-10-31"
+    for resource in template["Resources"].values():  # the translator wants S3 URIs; sam build checks the dirs
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://bucket/key.zip"
+    out = Translator(None, Parser()).translate(template, parameter_values=params, get_managed_policy_map=dict)
+    paths = out["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
+    operations = [(path, op) for path, ops in paths.items() for op in ops.values()]
+    secured = [path for path, op in operations if op.get("security") == [{"AWS_IAM": []}]]
+    expected = len(operations) if guarded else 0
+    print(f"AuthorizationType={auth}: {len(operations)} routes, {len(secured)} behind AWS_IAM")
+    if len(operations) != EXPECTED_ROUTES or len(secured) != expected or "/$default" not in paths:
+        print(f"  expected {EXPECTED_ROUTES} routes including /$default, {expected} behind AWS_IAM", file=sys.stderr)
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+
+timed() {
+    local start=$SECONDS
+    "$@"
+    local rc=$?
+    echo "($((SECONDS - start)) s)"
+    return $rc
+}
+
+run "sam validate" "$SAM" validate --language-extensions --template-file template.yaml
+run "sam validate --lint" "$SAM" validate --lint --template-file template.yaml
+run "cfn-lint" "$CFN_LINT" template.yaml
+run "auth modes" check_auth_modes
+run "sam build" "$SAM" build --template-file template.yaml --build-dir "$SAM_BUILD_DIR" \
+    --cached --cache-dir "$SAM_CACHE_DIR" --parallel
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    printf '\nsam-checks FAILED: %s\n' "${failed[*]}" >&2
+    exit 1
+fi
+printf '\nsam-checks OK (sam validate, sam validate --lint, cfn-lint, auth modes, sam build)\n'

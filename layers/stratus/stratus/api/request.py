@@ -1,0 +1,53 @@
+"""Turn an API Gateway event into a request model: query string for GET, JSON body otherwise."""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from pydantic import BaseModel, ValidationError
+
+from stratus.api.validation_errors import message_for
+from stratus.errors import InvalidParameterValue
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _is_list_field(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    if field is None:
+        return False
+    annotation = field.annotation
+    return typing.get_origin(annotation) is list
+
+
+def _query_data(app: APIGatewayHttpResolver, model: type[BaseModel]) -> dict[str, Any]:
+    raw = app.current_event.get("rawQueryString") or ""
+    parsed = parse_qs(raw, keep_blank_values=True)
+    return {k: (v if _is_list_field(model, k) else v[-1]) for k, v in parsed.items()}
+
+
+def _body_data(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    body = app.current_event.decoded_body
+    if not body or not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidParameterValue(f"Malformed JSON request body: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidParameterValue("The request body must be a JSON object.")
+    return data
+
+
+def parse(app: APIGatewayHttpResolver, model: type[M]) -> M:
+    """Parse the current request into ``model``; bad input is an MLflow INVALID_PARAMETER_VALUE error."""
+    method = app.current_event.http_method.upper()
+    data = _query_data(app, model) if method in ("GET", "HEAD") else _body_data(app)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidParameterValue(message_for(exc, data)) from exc

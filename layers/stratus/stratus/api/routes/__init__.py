@@ -1,0 +1,1 @@
+"""One Router per MLflow service family. Paths are relative to ``/api/2.0/mlflow`` (and its ``/ajax-api`` alias)."""

@@ -1,0 +1,36 @@
+"""``/metrics/*``: metric history, paged, and the sampled bulk history the UI's charts use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from stratus.api import schemas, serialize
+from stratus.api.request import parse
+from stratus.domain.services import RunService
+
+
+def build(service: RunService) -> Router:
+    router = Router()
+
+    @router.get("/metrics/get-history")
+    def get_history() -> dict[str, Any]:
+        req = parse(router, schemas.GetMetricHistory)
+        history, token = service.get_metric_history(req.run_id, req.metric_key, req.max_results, req.page_token)
+        out: dict[str, Any] = {}
+        if history:
+            out["metrics"] = [serialize.metric(m) for m in history]
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    @router.get("/metrics/get-history-bulk-interval")
+    def get_history_bulk_interval() -> dict[str, Any]:
+        req = parse(router, schemas.GetMetricHistoryBulkInterval)
+        sampled = service.get_metric_history_bulk_interval(
+            req.run_ids, req.metric_key, req.max_results, req.start_step, req.end_step
+        )
+        return {"metrics": [serialize.metric(s.metric, s.run_id) for s in sampled]} if sampled else {}
+
+    return router

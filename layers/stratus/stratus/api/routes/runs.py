@@ -1,0 +1,114 @@
+"""``/runs/*``: MLflow's run endpoints (lifecycle, logging, inputs/outputs, search)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from stratus.api import schemas, serialize
+from stratus.api.request import parse
+from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO
+from stratus.domain.services import RunService
+
+
+def _metric(m: schemas.MetricIn) -> Metric:
+    return Metric(m.key, m.value, m.timestamp, m.step)
+
+
+def build(service: RunService) -> Router:
+    router = Router()
+
+    @router.post("/runs/create")
+    def create() -> dict[str, Any]:
+        req = parse(router, schemas.CreateRun)
+        tags = {t.key: t.value for t in req.tags}
+        run = service.create(req.experiment_id, req.user_id, req.start_time, tags, req.run_name)
+        return {"run": serialize.run(run)}
+
+    @router.get("/runs/get")
+    def get() -> dict[str, Any]:
+        return {"run": serialize.run(service.get(parse(router, schemas.GetRun).run_id))}
+
+    @router.post("/runs/update")
+    def update() -> dict[str, Any]:
+        req = parse(router, schemas.UpdateRun)
+        info = service.update(req.run_id, req.status, req.end_time, req.run_name)
+        return {"run_info": serialize.run_info(info)}
+
+    @router.post("/runs/delete")
+    def delete() -> dict[str, Any]:
+        service.delete(parse(router, schemas.DeleteRun).run_id)
+        return {}
+
+    @router.post("/runs/restore")
+    def restore() -> dict[str, Any]:
+        service.restore(parse(router, schemas.DeleteRun).run_id)
+        return {}
+
+    @router.post("/runs/set-tag")
+    def set_tag() -> dict[str, Any]:
+        req = parse(router, schemas.SetTag)
+        service.set_tag(req.run_id, req.key, req.value)
+        return {}
+
+    @router.post("/runs/delete-tag")
+    def delete_tag() -> dict[str, Any]:
+        req = parse(router, schemas.DeleteTag)
+        service.delete_tag(req.run_id, req.key)
+        return {}
+
+    @router.post("/runs/log-metric")
+    def log_metric() -> dict[str, Any]:
+        req = parse(router, schemas.LogMetric)
+        service.log_metric(req.run_id, _metric(req))
+        return {}
+
+    @router.post("/runs/log-parameter")
+    def log_param() -> dict[str, Any]:
+        req = parse(router, schemas.LogParam)
+        service.log_param(req.run_id, req.key, req.value)
+        return {}
+
+    @router.post("/runs/log-batch")
+    def log_batch() -> dict[str, Any]:
+        req = parse(router, schemas.LogBatch)
+        params = [(p.key, p.value) for p in req.params]
+        tags = [(t.key, t.value) for t in req.tags]
+        service.log_batch(req.run_id, [_metric(m) for m in req.metrics], params, tags)
+        return {}
+
+    @router.post("/runs/log-inputs")
+    def log_inputs() -> dict[str, Any]:
+        req = parse(router, schemas.LogInputs)
+        datasets = [
+            DatasetInput(
+                Dataset(d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source,
+                        d.dataset.schema_, d.dataset.profile),
+                tuple((t.key, t.value) for t in d.tags),
+            )
+            for d in req.datasets
+        ]
+        service.log_inputs(req.run_id, datasets, [ModelIO(m.model_id) for m in req.models])
+        return {}
+
+    @router.post("/runs/outputs")
+    def log_outputs() -> dict[str, Any]:
+        req = parse(router, schemas.LogOutputs)
+        service.log_outputs(req.run_id, [ModelIO(m.model_id, m.step) for m in req.models])
+        return {}
+
+    @router.post("/runs/search")
+    def search() -> dict[str, Any]:
+        req = parse(router, schemas.SearchRuns)
+        runs, token = service.search(
+            req.experiment_ids, req.filter, req.run_view_type, req.max_results, req.order_by, req.page_token
+        )
+        out: dict[str, Any] = {}
+        if runs:
+            out["runs"] = [serialize.run(r) for r in runs]
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    return router

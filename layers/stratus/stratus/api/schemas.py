@@ -1,0 +1,181 @@
+"""One pydantic model per MLflow request message, named after it. Unknown fields are ignored (the client sends
+legacy ``run_uuid`` beside ``run_id``); proto JSON rules apply, so int64 fields also accept numeric strings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class KeyValue(Request):
+    key: str
+    value: str = ""
+
+
+class CreateExperiment(Request):
+    name: str
+    artifact_location: str | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class GetExperiment(Request):
+    experiment_id: str
+
+
+class GetExperimentByName(Request):
+    experiment_name: str
+
+
+class SearchExperiments(Request):
+    max_results: int = 1000
+    page_token: str | None = None
+    filter: str | None = None
+    order_by: list[str] = Field(default_factory=list)
+    view_type: str | None = None
+
+
+class UpdateExperiment(Request):
+    experiment_id: str
+    new_name: str
+
+
+class ExperimentId(Request):
+    experiment_id: str
+
+
+class SetExperimentTag(Request):
+    experiment_id: str
+    key: str
+    value: str
+
+
+class DeleteExperimentTag(Request):
+    experiment_id: str
+    key: str
+
+
+class RunRequest(Request):
+    """Run-scoped requests accept ``run_id`` or the legacy ``run_uuid``."""
+
+    run_id: str = ""
+    run_uuid: str | None = None
+
+    @model_validator(mode="after")
+    def _legacy_run_uuid(self) -> RunRequest:
+        if not self.run_id and self.run_uuid:
+            self.run_id = self.run_uuid
+        return self
+
+
+class CreateRun(Request):
+    experiment_id: str | None = None
+    user_id: str = ""
+    run_name: str | None = None
+    start_time: int | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class GetRun(RunRequest):
+    pass
+
+
+class UpdateRun(RunRequest):
+    status: str | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+class DeleteRun(RunRequest):
+    pass
+
+
+class SetTag(RunRequest):
+    key: str
+    value: str
+
+
+class DeleteTag(RunRequest):
+    key: str
+
+
+class MetricIn(Request):
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+class LogMetric(RunRequest, MetricIn):
+    pass
+
+
+class LogParam(RunRequest):
+    key: str
+    value: str
+
+
+class LogBatch(RunRequest):
+    metrics: list[MetricIn] = Field(default_factory=list)
+    params: list[KeyValue] = Field(default_factory=list)
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class DatasetIn(Request):
+    name: str
+    digest: str
+    source_type: str = ""
+    source: str = ""
+    schema_: str = Field(default="", alias="schema")
+    profile: str = ""
+
+
+class DatasetInputIn(Request):
+    tags: list[KeyValue] = Field(default_factory=list)
+    dataset: DatasetIn
+
+
+class ModelInputIn(Request):
+    model_id: str
+
+
+class ModelOutputIn(Request):
+    model_id: str
+    step: int | None = None
+
+
+class LogInputs(RunRequest):
+    datasets: list[DatasetInputIn] = Field(default_factory=list)
+    models: list[ModelInputIn] = Field(default_factory=list)
+
+
+class LogOutputs(RunRequest):
+    models: list[ModelOutputIn] = Field(default_factory=list)
+
+
+class SearchRuns(Request):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    run_view_type: str | None = None
+    max_results: int = 1000
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+class GetMetricHistory(RunRequest):
+    metric_key: str
+    page_token: str | None = None
+    max_results: int | None = None
+
+
+class GetMetricHistoryBulkInterval(Request):
+    run_ids: list[str] = Field(default_factory=list)
+    metric_key: str
+    start_step: int | None = None
+    end_step: int | None = None
+    max_results: int | None = None

@@ -1,0 +1,98 @@
+"""Domain entities to MLflow's proto3 JSON (snake_case, defaults and empty lists omitted, int64 as numbers,
+non-finite doubles as "NaN"/"Infinity"/"-Infinity" as protobuf's json_format writes them)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stratus.domain.entities import DatasetInput, Experiment, Metric, Run, RunInfo
+
+
+def _double(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _key_values(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in mapping.items()]
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, "", [], {})}
+
+
+def experiment(e: Experiment) -> dict[str, Any]:
+    return _compact(
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.name,
+            "artifact_location": e.artifact_location,
+            "lifecycle_stage": e.lifecycle_stage,
+            "last_update_time": e.last_update_time,
+            "creation_time": e.creation_time,
+            "tags": _key_values(e.tags),
+        }
+    )
+
+
+def metric(m: Metric, run_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": m.key, "value": _double(m.value), "timestamp": m.timestamp, "step": m.step}
+    if run_id is not None:
+        out["run_id"] = run_id
+    return out
+
+
+def run_info(i: RunInfo) -> dict[str, Any]:
+    return _compact(
+        {
+            "run_id": i.run_id,
+            "run_uuid": i.run_id,
+            "run_name": i.run_name,
+            "experiment_id": i.experiment_id,
+            "user_id": i.user_id,
+            "status": i.status,
+            "start_time": i.start_time,
+            "end_time": i.end_time,
+            "artifact_uri": i.artifact_uri,
+            "lifecycle_stage": i.lifecycle_stage,
+        }
+    )
+
+
+def _dataset_input(d: DatasetInput) -> dict[str, Any]:
+    ds = d.dataset
+    dataset = _compact(
+        {
+            "name": ds.name,
+            "digest": ds.digest,
+            "source_type": ds.source_type,
+            "source": ds.source,
+            "schema": ds.schema,
+            "profile": ds.profile,
+        }
+    )
+    return _compact({"tags": [{"key": k, "value": v} for k, v in d.tags], "dataset": dataset})
+
+
+def run(r: Run) -> dict[str, Any]:
+    data = _compact(
+        {
+            "metrics": [metric(m) for m in r.metrics.values()],
+            "params": _key_values(r.params),
+            "tags": _key_values(r.tags),
+        }
+    )
+    inputs = _compact(
+        {
+            "dataset_inputs": [_dataset_input(d) for d in r.dataset_inputs],
+            "model_inputs": [{"model_id": m.model_id} for m in r.model_inputs],
+        }
+    )
+    outputs = _compact(
+        {"model_outputs": [_compact({"model_id": m.model_id, "step": m.step}) for m in r.model_outputs]}
+    )
+    return {"info": run_info(r.info), "data": data, "inputs": inputs, "outputs": outputs}

@@ -1,0 +1,91 @@
+"""Domain entities shaped after MLflow's protos (mlflow/protos/service.proto), free of wire and storage formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACTIVE = "active"
+DELETED = "deleted"
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+TERMINATED_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = ACTIVE
+    creation_time: int = 0
+    last_update_time: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+    def sort_key(self) -> tuple[int, int, float]:
+        """MLflow's rule for the latest value: highest step, then timestamp, then value (NaN counts as largest)."""
+        value = self.value
+        return (self.step, self.timestamp, float("inf") if value != value else value)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    digest: str
+    source_type: str = ""
+    source: str = ""
+    schema: str = ""
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    dataset: Dataset
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def context(self) -> str | None:
+        return dict(self.tags).get("mlflow.data.context")
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """A logged model linked to a run as an input or an output (runs/log-inputs, runs/outputs)."""
+
+    model_id: str
+    step: int | None = None
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str = ACTIVE
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[ModelIO] = field(default_factory=list)
+    model_outputs: list[ModelIO] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id

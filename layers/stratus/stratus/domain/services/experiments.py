@@ -1,0 +1,148 @@
+"""Experiments: unique names, lifecycle stages, tags, search. Mirrors MLflow's SqlAlchemyStore."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from stratus.domain import messages, validation
+from stratus.domain.entities import ACTIVE, DELETED, Experiment
+from stratus.domain.paging import paginate
+from stratus.domain.search import search_experiments
+from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.store.ports import TrackingStore
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ExperimentService:
+    """Everything the experiments routes do."""
+
+    def __init__(self, store: TrackingStore, artifact_root: str, clock: Callable[[], int] = now_ms) -> None:
+        self._store = store
+        self._artifact_root = artifact_root.rstrip("/")
+        self._clock = clock
+        self._default_checked = False
+
+    def ensure_default_experiment(self) -> None:
+        """MLflow's database starts with experiment 0, 'Default'; ours is created on first use."""
+        if self._default_checked:
+            return
+        if self._store.get_experiment(DEFAULT_EXPERIMENT_ID) is None:
+            now = self._clock()
+            default = Experiment(
+                DEFAULT_EXPERIMENT_ID,
+                DEFAULT_EXPERIMENT_NAME,
+                f"{self._artifact_root}/{DEFAULT_EXPERIMENT_ID}",
+                ACTIVE,
+                now,
+                now,
+            )
+            try:
+                self._store.insert_experiment(default)
+            except Exception:  # a concurrent first call created it: fine, re-check below
+                if self._store.get_experiment(DEFAULT_EXPERIMENT_ID) is None:
+                    raise
+        self._default_checked = True
+
+    def create(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
+        validation.validate_experiment_name(name)
+        for key, value in tags.items():
+            validation.validate_experiment_tag(key, value)
+        if artifact_location:
+            validation.validate_experiment_artifact_location(artifact_location)
+        self.ensure_default_experiment()
+        if self._store.get_experiment_id_by_name(name) is not None:
+            raise ResourceAlreadyExists(messages.experiment_already_exists(name))
+        experiment_id = self._store.next_experiment_id()
+        now = self._clock()
+        location = artifact_location or f"{self._artifact_root}/{experiment_id}"
+        self._store.insert_experiment(Experiment(experiment_id, name, location, ACTIVE, now, now, dict(tags)))
+        return experiment_id
+
+    def get(self, experiment_id: str) -> Experiment:
+        experiment_id = validation.validate_experiment_id(experiment_id)
+        self.ensure_default_experiment()
+        experiment = self._store.get_experiment(experiment_id)
+        if experiment is None:
+            raise ResourceDoesNotExist(messages.experiment_not_found(experiment_id))
+        return experiment
+
+    def get_by_name(self, name: str) -> Experiment:
+        self.ensure_default_experiment()
+        experiment_id = self._store.get_experiment_id_by_name(name)
+        experiment = self._store.get_experiment(experiment_id) if experiment_id is not None else None
+        if experiment is None:
+            raise ResourceDoesNotExist(messages.experiment_name_not_found(name))
+        return experiment
+
+    def search(
+        self,
+        view_type: str,
+        max_results: int,
+        filter_string: str | None,
+        order_by: list[str],
+        page_token: str | None,
+    ) -> tuple[list[Experiment], str | None]:
+        validation.validate_search_experiments_max_results(max_results)
+        stages = VIEW_TYPES.get(view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        self.ensure_default_experiment()
+        candidates = [e for e in self._store.list_experiments() if e.lifecycle_stage in stages]
+        matched = search_experiments(candidates, filter_string, order_by)
+        return paginate(matched, page_token, max_results)
+
+    def rename(self, experiment_id: str, new_name: str) -> None:
+        validation.validate_experiment_name(new_name)
+
+        def change(experiment: Experiment) -> None:
+            if experiment.lifecycle_stage != ACTIVE:
+                raise InvalidParameterValue(messages.experiment_not_active_for_rename(experiment.name))
+            experiment.name = new_name
+            experiment.last_update_time = self._clock()
+
+        self._modify(experiment_id, change)
+
+    def delete(self, experiment_id: str) -> None:
+        def change(experiment: Experiment) -> None:
+            experiment.lifecycle_stage = DELETED
+            experiment.last_update_time = self._clock()
+
+        self._modify(experiment_id, change)
+
+    def restore(self, experiment_id: str) -> None:
+        def change(experiment: Experiment) -> None:
+            experiment.lifecycle_stage = ACTIVE
+            experiment.last_update_time = self._clock()
+
+        self._modify(experiment_id, change)
+
+    def set_tag(self, experiment_id: str, key: str, value: str) -> None:
+        validation.validate_experiment_tag(key, value)
+
+        def change(experiment: Experiment) -> None:
+            if experiment.lifecycle_stage != ACTIVE:
+                raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
+            experiment.tags[key] = value
+
+        self._modify(experiment_id, change)
+
+    def delete_tag(self, experiment_id: str, key: str) -> None:
+        def change(experiment: Experiment) -> None:
+            if experiment.lifecycle_stage != ACTIVE:
+                raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
+            if key not in experiment.tags:
+                raise ResourceDoesNotExist(messages.experiment_tag_not_found(key, experiment.experiment_id))
+            del experiment.tags[key]
+
+        self._modify(experiment_id, change)
+
+    def _modify(self, experiment_id: str, change: Callable[[Experiment], None]) -> Experiment:
+        experiment_id = validation.validate_experiment_id(experiment_id)
+        self.ensure_default_experiment()
+        return self._store.modify_experiment(experiment_id, change)

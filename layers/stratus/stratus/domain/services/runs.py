@@ -1,0 +1,278 @@
+"""Runs, params, metrics, tags, inputs and outputs, search and metric history. Mirrors MLflow's SqlAlchemyStore.
+
+Every logging call is a ``log_batch`` (as MLflow writes ``log_metric`` in terms of it), so the rules live once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stratus.domain import messages, validation
+from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, Run, RunInfo
+from stratus.domain.names import random_run_name
+from stratus.domain.paging import create_page_token, paginate, parse_page_token
+from stratus.domain.search import search_runs
+from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
+from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.store.ports import TrackingStore
+
+RUN_NAME_TAG = "mlflow.runName"
+SEARCH_RUNS_DEFAULT_MAX_RESULTS = 1000
+
+
+@dataclass(frozen=True)
+class MetricWithRunId:
+    run_id: str
+    metric: Metric
+
+
+class RunService:
+    """Everything the runs and metrics routes do."""
+
+    def __init__(
+        self, store: TrackingStore, experiments: ExperimentService, clock: Callable[[], int] = now_ms
+    ) -> None:
+        self._store = store
+        self._experiments = experiments
+        self._clock = clock
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def create(
+        self,
+        experiment_id: str | None,
+        user_id: str,
+        start_time: int | None,
+        tags: dict[str, str],
+        run_name: str | None,
+    ) -> Run:
+        experiment = self._experiments.get(experiment_id or "0")
+        if experiment.lifecycle_stage != ACTIVE:
+            raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
+        name_tag = tags.get(RUN_NAME_TAG)
+        if run_name and name_tag and run_name != name_tag:
+            raise InvalidParameterValue(messages.run_name_conflict(run_name, name_tag))
+        run_name = run_name or name_tag or random_run_name()
+        tags.setdefault(RUN_NAME_TAG, run_name)
+        run_id = uuid.uuid4().hex
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=experiment.experiment_id,
+            run_name=run_name,
+            user_id=user_id or "",
+            status="RUNNING",
+            start_time=start_time if start_time is not None else self._clock(),
+            end_time=None,
+            artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts",
+            lifecycle_stage=ACTIVE,
+        )
+        run = Run(info=info, tags=tags)
+        self._store.insert_run(run)
+        return run
+
+    def get(self, run_id: str) -> Run:
+        run = self._store.get_run(run_id)
+        if run is None:
+            raise ResourceDoesNotExist(messages.run_not_found(run_id))
+        return run
+
+    def update(self, run_id: str, status: str | None, end_time: int | None, run_name: str | None) -> RunInfo:
+        def change(run: Run) -> None:
+            _check_active(run)
+            if status is not None:
+                run.info.status = status
+            if end_time is not None:
+                run.info.end_time = end_time
+            if run_name:
+                run.info.run_name = run_name
+                run.tags[RUN_NAME_TAG] = run_name
+
+        return self._store.modify_run(run_id, change).info
+
+    def delete(self, run_id: str) -> None:
+        self._set_lifecycle(run_id, DELETED)
+
+    def restore(self, run_id: str) -> None:
+        self._set_lifecycle(run_id, ACTIVE)
+
+    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        def change(run: Run) -> None:
+            run.info.lifecycle_stage = stage
+
+        self._store.modify_run(run_id, change)
+
+    # ---------------------------------------------------------------- logging
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: list[Metric],
+        params: dict[str, str] | list[tuple[str, str]],
+        tags: list[tuple[str, str]],
+        *,
+        single: bool = False,
+    ) -> None:
+        """MLflow's log_batch: validate everything first, then write history, then params, tags and latest values
+        in one conditional write, so a rejected batch writes nothing and concurrent writers never break a rule."""
+        validation.validate_run_id(run_id)
+        param_list = list(params.items()) if isinstance(params, dict) else list(params)
+        metrics, param_list, tags = validation.validate_batch_payload(metrics, param_list, tags, indexed=not single)
+        validation.validate_batch_limits(len(metrics), len(param_list), len(tags))
+        validation.validate_param_keys_unique(param_list)
+        snapshot = self.get(run_id)
+        _check_active(snapshot)
+        _check_params_unchanged(snapshot, param_list, batch=not single)
+        if metrics:
+            self._store.append_metric_history(run_id, metrics)
+
+        def change(run: Run) -> None:
+            _check_active(run)
+            _check_params_unchanged(run, param_list, batch=not single)
+            run.params.update(dict(param_list))
+            for metric in metrics:
+                current = run.metrics.get(metric.key)
+                if current is None or metric.sort_key() >= current.sort_key():
+                    run.metrics[metric.key] = metric
+            for key, value in tags:
+                run.tags[key] = value
+                if key == RUN_NAME_TAG:
+                    run.info.run_name = value
+
+        self._store.modify_run(run_id, change)
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        self.log_batch(run_id, [metric], [], [], single=True)
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, [], [(key, value)], [], single=True)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, [], [], [(key, value)], single=True)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def change(run: Run) -> None:
+            _check_active(run)
+            if key not in run.tags:
+                raise ResourceDoesNotExist(messages.run_tag_not_found(key, run.run_id))
+            del run.tags[key]
+
+        self._store.modify_run(run_id, change)
+
+    def log_inputs(self, run_id: str, datasets: list[DatasetInput], models: list[ModelIO]) -> None:
+        validation.validate_run_id(run_id)
+        validation.validate_dataset_inputs(datasets)
+        run = self.get(run_id)
+        _check_active(run)
+        if datasets:
+            self._store.add_dataset_inputs(run_id, datasets)
+
+        def change(run: Run) -> None:
+            _check_active(run)
+            known = {(d.dataset.name, d.dataset.digest) for d in run.dataset_inputs}
+            for dataset_input in datasets:
+                ident = (dataset_input.dataset.name, dataset_input.dataset.digest)
+                if ident not in known:
+                    run.dataset_inputs.append(dataset_input)
+                    known.add(ident)
+            for model in models:
+                if model not in run.model_inputs:
+                    run.model_inputs.append(model)
+
+        self._store.modify_run(run_id, change)
+
+    def log_outputs(self, run_id: str, models: list[ModelIO]) -> None:
+        def change(run: Run) -> None:
+            _check_active(run)
+            for model in models:
+                if model not in run.model_outputs:
+                    run.model_outputs.append(model)
+
+        self._store.modify_run(run_id, change)
+
+    # ---------------------------------------------------------------- reading
+
+    def search(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None,
+        run_view_type: str | None,
+        max_results: int,
+        order_by: list[str],
+        page_token: str | None,
+    ) -> tuple[list[Run], str | None]:
+        validation.validate_search_runs_max_results(max_results)
+        stages = VIEW_TYPES.get(run_view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        parse_page_token(page_token)
+        runs: list[Run] = []
+        for experiment_id in dict.fromkeys(experiment_ids):
+            runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
+        matched = search_runs(runs, filter_string, order_by)
+        page, token = paginate(matched, page_token, max_results)
+        self._fill_dataset_inputs(page)
+        return page, token
+
+    def _fill_dataset_inputs(self, runs: list[Run]) -> None:
+        """Searches read dataset summaries only; the page's runs get their full dataset inputs."""
+        for i, run in enumerate(runs):
+            if run.dataset_inputs:
+                full = self._store.get_run(run.run_id)
+                if full is not None:
+                    runs[i].dataset_inputs = full.dataset_inputs
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> tuple[list[Metric], str | None]:
+        self.get(run_id)
+        history = self._store.get_metric_history(run_id, key)
+        if max_results is None:
+            return history, None
+        start = parse_page_token(page_token)
+        page = history[start : start + max_results]
+        token = create_page_token(start + max_results) if start + max_results < len(history) else None
+        return page, token
+
+    def get_metric_history_bulk_interval(
+        self,
+        run_ids: list[str],
+        key: str,
+        max_results: int,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> list[MetricWithRunId]:
+        validation.validate_bulk_interval_request(run_ids, key, max_results, start_step, end_step)
+        for run_id in run_ids:
+            self.get(run_id)
+        sampled: list[MetricWithRunId] = []
+        for run_id in run_ids:
+            points = self._store.get_metric_history(run_id, key)
+            if start_step is not None and end_step is not None:
+                points = [m for m in points if start_step <= m.step <= end_step]
+            points.sort(key=lambda m: (m.step, m.timestamp, 0.0 if m.value != m.value else m.value))
+            indices = _evenly_spaced_indices(len(points), max(1, max_results))
+            sampled.extend(MetricWithRunId(run_id, points[i]) for i in indices)
+        return sampled
+
+
+def _evenly_spaced_indices(total: int, max_results: int) -> list[int]:
+    """MLflow's sampling for charts: at most ``max_results`` points, always the first and the last."""
+    if total <= 0:
+        return []
+    if total <= max_results:
+        return list(range(total))
+    if max_results == 1:
+        return [total - 1]
+    step = (total - 1) / (max_results - 1)
+    return sorted({round(i * step) for i in range(max_results)})
+
+
+def _check_active(run: Run) -> None:
+    if run.info.lifecycle_stage != ACTIVE:
+        raise InvalidParameterValue(messages.run_not_active(run.run_id))
+
+
+def _check_params_unchanged(run: Run, params: list[tuple[str, str]], batch: bool) -> None:
+    changed = [(k, run.params[k], v) for k, v in params if k in run.params and run.params[k] != v]
+    if changed:
+        raise InvalidParameterValue(messages.params_changed(run.run_id, changed, batch=batch))

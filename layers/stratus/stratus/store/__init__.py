@@ -1,0 +1,1 @@
+"""Persistence. Only this package touches DynamoDB or S3."""

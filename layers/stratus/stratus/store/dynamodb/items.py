@@ -1,0 +1,135 @@
+"""Item shapes of the single Stratus table (template.yaml: StratusTable, keys ``pk``/``sk``).
+
+| item                | pk                 | sk                      | what it holds                                   |
+|---------------------|--------------------|-------------------------|-------------------------------------------------|
+| experiment          | ``EXPERIMENTS``    | ``E#<experiment_id>``   | experiment fields and its tags                  |
+| experiment name     | ``EXPNAME#<name>`` | ``#``                   | the unique-name claim: experiment_id            |
+| counter             | ``COUNTER``        | ``experiment``          | last experiment id handed out                   |
+| run pointer         | ``RUN#<run_id>``   | ``#RUN``                | experiment_id (immutable, cached)               |
+| run info            | ``EXP#<exp_id>``   | ``R#<run_id>#I``        | run info, dataset summary, model inputs/outputs |
+| run data shard      | ``EXP#<exp_id>``   | ``R#<run_id>#D<n>``     | params, tags, latest metrics hashed to shard n  |
+| long value          | ``RUN#<run_id>``   | ``V#<sha256>``          | a param or tag value over 1 KB                  |
+| metric history      | ``RUN#<run_id>``   | ``H#<key>#<chunk id>``  | packed points of one metric from one write      |
+| dataset input       | ``RUN#<run_id>``   | ``DS#<name>#<digest>``  | a dataset with its schema, profile and tags     |
+
+Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
+else; what a search never needs (history, long values, dataset bodies) lives under the run's own partition.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.models import Model
+
+DATA_SHARDS = 8
+
+
+class StratusItem(Model):
+    """Base of every item: the table's keys. ``bind_table`` sets Meta.table_name at start-up."""
+
+    class Meta:
+        table_name = "stratus"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ExperimentItem(StratusItem):
+    experiment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    artifact_location = UnicodeAttribute()
+    lifecycle_stage = UnicodeAttribute()
+    creation_time = NumberAttribute()
+    last_update_time = NumberAttribute()
+    tags = MapAttribute[str, str](default=dict)
+    version = NumberAttribute(default=0)
+
+
+class ExperimentNameItem(StratusItem):
+    experiment_id = UnicodeAttribute()
+
+
+class CounterItem(StratusItem):
+    value = NumberAttribute(default=0)
+
+
+class RunPointerItem(StratusItem):
+    experiment_id = UnicodeAttribute()
+
+
+class RunItem(StratusItem):
+    """The items of a run in its experiment's partition: one info item and up to DATA_SHARDS data shards."""
+
+    kind = DiscriminatorAttribute()
+    version = NumberAttribute(default=0)
+
+
+class RunInfoItem(RunItem, discriminator="info"):
+    run_id = UnicodeAttribute()
+    experiment_id = UnicodeAttribute()
+    run_name = UnicodeAttribute(default="")
+    user_id = UnicodeAttribute(default="")
+    status = UnicodeAttribute()
+    start_time = NumberAttribute()
+    end_time = NumberAttribute(null=True)
+    artifact_uri = UnicodeAttribute()
+    lifecycle_stage = UnicodeAttribute()
+    deleted_time = NumberAttribute(null=True)
+    # [name, digest, context] of each dataset input, for search filters; bodies are DatasetItems.
+    datasets = ListAttribute(default=list)  # type: ignore[var-annotated]
+    # [model_id, step] pairs
+    model_inputs = ListAttribute(default=list)  # type: ignore[var-annotated]
+    model_outputs = ListAttribute(default=list)  # type: ignore[var-annotated]
+
+
+class RunDataItem(RunItem, discriminator="data"):
+    params = MapAttribute[str, str](default=dict)
+    tags = MapAttribute[str, str](default=dict)
+    # key -> sha256 of a value stored as a ValueItem (values over LONG_VALUE_BYTES)
+    long_params = MapAttribute[str, str](default=dict)
+    long_tags = MapAttribute[str, str](default=dict)
+    # key -> [value as text (exact float repr, NaN and inf included), timestamp, step]
+    metrics = MapAttribute(default=dict)  # type: ignore[var-annotated]
+
+
+class ValueItem(StratusItem):
+    value = UnicodeAttribute()
+
+
+class MetricChunkItem(StratusItem):
+    """Points of one metric written by one request: little-endian (step int64, timestamp int64, value float64)."""
+
+    points = BinaryAttribute(legacy_encoding=False)
+
+
+class DatasetItem(StratusItem):
+    name = UnicodeAttribute()
+    digest = UnicodeAttribute()
+    source_type = UnicodeAttribute(default="")
+    source = UnicodeAttribute(default="")
+    schema = UnicodeAttribute(default="")
+    profile = UnicodeAttribute(default="")
+    tags = ListAttribute(default=list)  # type: ignore[var-annotated]  # [[key, value], ...]
+
+
+ALL_ITEMS: tuple[type[StratusItem], ...] = (
+    StratusItem,
+    ExperimentItem,
+    ExperimentNameItem,
+    CounterItem,
+    RunPointerItem,
+    RunItem,
+    RunInfoItem,
+    RunDataItem,
+    ValueItem,
+    MetricChunkItem,
+    DatasetItem,
+)

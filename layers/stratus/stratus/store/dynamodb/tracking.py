@@ -1,0 +1,540 @@
+"""Experiments, runs and metric history in DynamoDB. Item shapes: ``items.py``; costs per call: docs/data-model.md."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import struct
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pynamodb.connection.base import MetaTable
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from stratus.domain import messages
+from stratus.domain.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    Metric,
+    ModelIO,
+    Run,
+    RunInfo,
+)
+from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.items import (
+    DATA_SHARDS,
+    CounterItem,
+    DatasetItem,
+    ExperimentItem,
+    ExperimentNameItem,
+    MetricChunkItem,
+    RunDataItem,
+    RunInfoItem,
+    RunItem,
+    RunPointerItem,
+    StratusItem,
+    ValueItem,
+)
+from stratus.store.ports import ExperimentChange, RunChange
+
+LONG_VALUE_BYTES = 1024
+MAX_ATTEMPTS = 12
+_POINT = struct.Struct("<qqd")
+_POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
+
+_ = MetaTable  # imported for type checkers of pynamodb's connection module
+
+
+def _run_prefix(run_id: str) -> str:
+    return f"R#{run_id}#"
+
+
+def shard_of(kind: str, key: str) -> int:
+    """Stable shard of a param ('p'), tag ('t') or metric ('m') key."""
+    return zlib.crc32(f"{kind}:{key}".encode()) % DATA_SHARDS
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class _Shard:
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    long_params: dict[str, str] = field(default_factory=dict)
+    long_tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[object]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (self.params or self.tags or self.long_params or self.long_tags or self.metrics)
+
+
+@dataclass
+class _Snapshot:
+    """A run as read, with the versions its items had: what an optimistic write is conditioned on."""
+
+    run: Run
+    info_version: int
+    shard_versions: dict[int, int]
+    long_values: dict[str, str]
+
+
+class DynamoTrackingStore:
+    """``TrackingStore`` on the single Stratus table."""
+
+    def __init__(self) -> None:
+        self._experiment_of_run: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- experiments
+
+    def next_experiment_id(self) -> str:
+        with translated():
+            counter = CounterItem(pk="COUNTER", sk="experiment")
+            counter.update(actions=[CounterItem.value.add(1)])
+        return str(int(counter.value))
+
+    def insert_experiment(self, experiment: Experiment) -> None:
+        item = _experiment_item(experiment)
+        claim = ExperimentNameItem(pk=f"EXPNAME#{experiment.name}", sk="#", experiment_id=experiment.experiment_id)
+        try:
+            with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
+                tx.save(item, condition=ExperimentItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if is_condition_failure(exc):
+                raise ResourceAlreadyExists(messages.experiment_already_exists(experiment.name)) from exc
+            raise
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
+        with translated():
+            try:
+                item = ExperimentItem.get("EXPERIMENTS", f"E#{experiment_id}", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return _experiment(item)
+
+    def get_experiment_id_by_name(self, name: str) -> str | None:
+        with translated():
+            try:
+                claim = ExperimentNameItem.get(f"EXPNAME#{name}", "#", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return claim.experiment_id
+
+    def list_experiments(self) -> list[Experiment]:
+        with translated():
+            return [_experiment(i) for i in ExperimentItem.query("EXPERIMENTS", consistent_read=True)]
+
+    def modify_experiment(self, experiment_id: str, change: ExperimentChange) -> Experiment:
+        for _attempt in range(MAX_ATTEMPTS):
+            with translated():
+                try:
+                    item = ExperimentItem.get("EXPERIMENTS", f"E#{experiment_id}", consistent_read=True)
+                except DoesNotExist as exc:
+                    raise ResourceDoesNotExist(messages.experiment_not_found(experiment_id)) from exc
+            before = _experiment(item)
+            after = copy.deepcopy(before)
+            change(after)
+            if after == before:
+                return after
+            if self._write_experiment(item, before, after):
+                return after
+        raise Conflict(f"Experiment {experiment_id} was changed concurrently too many times; retry.")
+
+    def _write_experiment(self, item: ExperimentItem, before: Experiment, after: Experiment) -> bool:
+        new_item = _experiment_item(after, version=int(item.version) + 1)
+        unchanged = ExperimentItem.version == item.version
+        try:
+            with translated():
+                if after.name == before.name:
+                    new_item.save(condition=unchanged)
+                    return True
+                with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                    old = ExperimentNameItem(pk=f"EXPNAME#{before.name}", sk="#")
+                    tx.delete(old, condition=ExperimentNameItem.experiment_id == before.experiment_id)
+                    claim = ExperimentNameItem(pk=f"EXPNAME#{after.name}", sk="#", experiment_id=after.experiment_id)
+                    tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
+                    tx.save(new_item, condition=unchanged)
+                return True
+        except (PutError, TransactWriteError) as exc:
+            if not is_condition_failure(exc):
+                raise
+            if after.name != before.name and self.get_experiment_id_by_name(after.name) not in (None,):
+                raise ResourceAlreadyExists(messages.experiment_already_exists(after.name)) from exc
+            return False
+
+    # ---------------------------------------------------------------- runs
+
+    def insert_run(self, run: Run) -> None:
+        exp = run.info.experiment_id
+        shards = _shards_of(run)
+        with translated():
+            self._put_long_values(run.run_id, shards.values(), {})
+            with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                pointer = RunPointerItem(pk=f"RUN#{run.run_id}", sk="#RUN", experiment_id=exp)
+                tx.save(pointer, condition=RunPointerItem.pk.does_not_exist())
+                tx.save(_info_item(run, version=1))
+                for n, shard in shards.items():
+                    tx.save(_data_item(exp, run.run_id, n, shard, version=1))
+        self._experiment_of_run[run.run_id] = exp
+
+    def get_run(self, run_id: str) -> Run | None:
+        snapshot = self._load(run_id)
+        return snapshot.run if snapshot else None
+
+    def list_runs(self, experiment_id: str) -> list[Run]:
+        infos: dict[str, RunInfoItem] = {}
+        shards: dict[str, list[RunDataItem]] = {}
+        with translated():
+            for item in RunItem.query(f"EXP#{experiment_id}", RunItem.sk.startswith("R#"), consistent_read=True):
+                run_id = item.sk.split("#", 2)[1]
+                if isinstance(item, RunInfoItem):
+                    infos[run_id] = item
+                else:
+                    shards.setdefault(run_id, []).append(item)  # type: ignore[arg-type]
+        runs = []
+        long_refs: dict[str, set[str]] = {}
+        for run_id, info in infos.items():
+            run, _versions = _assemble(info, shards.get(run_id, []))
+            runs.append(run)
+            refs = _long_refs(shards.get(run_id, []))
+            if refs:
+                long_refs[run_id] = refs
+        if long_refs:
+            by_id = {r.run_id: r for r in runs}
+            for run_id, refs in long_refs.items():
+                _resolve_long_values(by_id[run_id], shards[run_id], self._get_long_values(run_id, refs))
+        return runs
+
+    def modify_run(self, run_id: str, change: RunChange) -> Run:
+        for _attempt in range(MAX_ATTEMPTS):
+            snapshot = self._load(run_id, with_datasets=False)
+            if snapshot is None:
+                raise ResourceDoesNotExist(messages.run_not_found(run_id))
+            after = copy.deepcopy(snapshot.run)
+            change(after)
+            if self._write_run(snapshot, after):
+                return after
+        raise Conflict(f"Run {run_id} was changed concurrently too many times; retry.")
+
+    def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
+        by_key: dict[str, list[Metric]] = {}
+        for metric in metrics:
+            by_key.setdefault(metric.key, []).append(metric)
+        if not by_key:
+            return
+        with translated(), MetricChunkItem.batch_write() as batch:
+            for key, points in by_key.items():
+                for start in range(0, len(points), _POINTS_PER_CHUNK):
+                    packed = b"".join(
+                        _POINT.pack(m.step, m.timestamp, m.value) for m in points[start : start + _POINTS_PER_CHUNK]
+                    )
+                    batch.save(MetricChunkItem(pk=f"RUN#{run_id}", sk=f"H#{key}#{uuid.uuid4().hex}", points=packed))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        points: set[tuple[int, int, float]] = set()
+        nan_points: set[tuple[int, int]] = set()
+        with translated():
+            chunks = MetricChunkItem.query(f"RUN#{run_id}", MetricChunkItem.sk.startswith(f"H#{key}#"))
+            for chunk in chunks:
+                for step, timestamp, value in _POINT.iter_unpack(chunk.points):
+                    if value != value:
+                        nan_points.add((step, timestamp))
+                    else:
+                        points.add((step, timestamp, value))
+        history = [Metric(key, v, ts, s) for s, ts, v in points]
+        history += [Metric(key, float("nan"), ts, s) for s, ts in nan_points]
+        history.sort(key=lambda m: (m.timestamp, m.step, 0.0 if m.value != m.value else m.value))
+        return history
+
+    def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        with translated(), DatasetItem.batch_write() as batch:
+            seen = set()
+            for dataset_input in inputs:
+                d = dataset_input.dataset
+                sk = f"DS#{d.name}#{d.digest}"
+                if sk in seen:
+                    continue
+                seen.add(sk)
+                batch.save(
+                    DatasetItem(
+                        pk=f"RUN#{run_id}",
+                        sk=sk,
+                        name=d.name,
+                        digest=d.digest,
+                        source_type=d.source_type,
+                        source=d.source,
+                        schema=d.schema,
+                        profile=d.profile,
+                        tags=[[k, v] for k, v in dataset_input.tags],
+                    )
+                )
+
+    # ---------------------------------------------------------------- internals
+
+    def _experiment_id_of(self, run_id: str) -> str | None:
+        cached = self._experiment_of_run.get(run_id)
+        if cached is not None:
+            return cached
+        with translated():
+            try:
+                pointer = RunPointerItem.get(f"RUN#{run_id}", "#RUN", consistent_read=True)
+            except DoesNotExist:
+                return None
+        self._experiment_of_run[run_id] = pointer.experiment_id
+        return pointer.experiment_id
+
+    def _load(self, run_id: str, with_datasets: bool = True) -> _Snapshot | None:
+        exp = self._experiment_id_of(run_id)
+        if exp is None:
+            return None
+        info: RunInfoItem | None = None
+        shard_items: list[RunDataItem] = []
+        with translated():
+            for item in RunItem.query(f"EXP#{exp}", RunItem.sk.startswith(_run_prefix(run_id)), consistent_read=True):
+                if isinstance(item, RunInfoItem):
+                    info = item
+                else:
+                    shard_items.append(item)  # type: ignore[arg-type]
+        if info is None:
+            return None
+        run, versions = _assemble(info, shard_items)
+        refs = _long_refs(shard_items)
+        long_values = self._get_long_values(run_id, refs) if refs else {}
+        _resolve_long_values(run, shard_items, long_values)
+        if with_datasets and info.datasets:
+            run.dataset_inputs = self._get_dataset_inputs(run_id, info)
+        return _Snapshot(run, int(info.version), versions, long_values)
+
+    def _get_long_values(self, run_id: str, shas: set[str]) -> dict[str, str]:
+        with translated():
+            keys = [(f"RUN#{run_id}", f"V#{sha}") for sha in shas]
+            return {item.sk[2:]: item.value for item in ValueItem.batch_get(keys, consistent_read=True)}
+
+    def _get_dataset_inputs(self, run_id: str, info: RunInfoItem) -> list[DatasetInput]:
+        with translated():
+            items = {i.sk: i for i in DatasetItem.query(f"RUN#{run_id}", DatasetItem.sk.startswith("DS#"))}
+        inputs = []
+        for name, digest, _context in info.datasets:
+            item = items.get(f"DS#{name}#{digest}")
+            if item is None:
+                continue
+            dataset = Dataset(item.name, item.digest, item.source_type, item.source, item.schema, item.profile)
+            inputs.append(DatasetInput(dataset, tuple((k, v) for k, v in item.tags)))
+        return inputs
+
+    def _put_long_values(self, run_id: str, shards: Iterable[_Shard], known: dict[str, str]) -> None:
+        values: dict[str, str] = {}
+        for shard in shards:
+            for mapping, long_map in ((shard.params, shard.long_params), (shard.tags, shard.long_tags)):
+                for key, sha in long_map.items():
+                    if sha not in known:
+                        values[sha] = mapping.pop(f"\0{key}")
+        if not values:
+            return
+        with ValueItem.batch_write() as batch:
+            for sha, value in values.items():
+                batch.save(ValueItem(pk=f"RUN#{run_id}", sk=f"V#{sha}", value=value))
+
+    def _write_run(self, snapshot: _Snapshot, after: Run) -> bool:
+        before = snapshot.run
+        exp, run_id = before.info.experiment_id, before.run_id
+        old_shards, new_shards = _shards_of(before), _shards_of(after)
+        changed = [n for n in range(DATA_SHARDS) if _visible(old_shards.get(n)) != _visible(new_shards.get(n))]
+        info_changed = _info_fields(before) != _info_fields(after)
+        if not changed and not info_changed:
+            return True
+        writes: list[tuple[StratusItem, object]] = []
+        if info_changed:
+            item = _info_item(after, version=snapshot.info_version + 1)
+            writes.append((item, RunInfoItem.version == snapshot.info_version))
+        for n in changed:
+            version = snapshot.shard_versions.get(n)
+            shard = new_shards.get(n) or _Shard()
+            item = _data_item(exp, run_id, n, shard, version=(version or 0) + 1)
+            cond = RunDataItem.pk.does_not_exist() if version is None else RunDataItem.version == version
+            writes.append((item, cond))
+        try:
+            with translated():
+                self._put_long_values(run_id, [new_shards[n] for n in changed if n in new_shards], snapshot.long_values)
+                if len(writes) == 1:
+                    item, cond = writes[0]
+                    item.save(condition=cond)  # type: ignore[arg-type]
+                else:
+                    with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                        for item, cond in writes:
+                            tx.save(item, condition=cond)  # type: ignore[arg-type]
+        except (PutError, UpdateError, TransactWriteError) as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+
+# -------------------------------------------------------------------- mapping
+
+
+def _experiment(item: ExperimentItem) -> Experiment:
+    return Experiment(
+        experiment_id=item.experiment_id,
+        name=item.name,
+        artifact_location=item.artifact_location,
+        lifecycle_stage=item.lifecycle_stage,
+        creation_time=int(item.creation_time),
+        last_update_time=int(item.last_update_time),
+        tags=dict(item.tags.as_dict()) if item.tags else {},
+    )
+
+
+def _experiment_item(e: Experiment, version: int = 1) -> ExperimentItem:
+    return ExperimentItem(
+        pk="EXPERIMENTS",
+        sk=f"E#{e.experiment_id}",
+        experiment_id=e.experiment_id,
+        name=e.name,
+        artifact_location=e.artifact_location,
+        lifecycle_stage=e.lifecycle_stage,
+        creation_time=e.creation_time,
+        last_update_time=e.last_update_time,
+        tags=e.tags,
+        version=version,
+    )
+
+
+def _info_fields(run: Run) -> tuple[object, ...]:
+    i = run.info
+    return (
+        i.run_name,
+        i.user_id,
+        i.status,
+        i.start_time,
+        i.end_time,
+        i.artifact_uri,
+        i.lifecycle_stage,
+        [(d.dataset.name, d.dataset.digest, d.context) for d in run.dataset_inputs],
+        run.model_inputs,
+        run.model_outputs,
+    )
+
+
+def _info_item(run: Run, version: int) -> RunInfoItem:
+    i = run.info
+    return RunInfoItem(
+        pk=f"EXP#{i.experiment_id}",
+        sk=f"{_run_prefix(i.run_id)}I",
+        version=version,
+        run_id=i.run_id,
+        experiment_id=i.experiment_id,
+        run_name=i.run_name,
+        user_id=i.user_id,
+        status=i.status,
+        start_time=i.start_time,
+        end_time=i.end_time,
+        artifact_uri=i.artifact_uri,
+        lifecycle_stage=i.lifecycle_stage,
+        datasets=[[d.dataset.name, d.dataset.digest, d.context or ""] for d in run.dataset_inputs],
+        model_inputs=[[m.model_id, m.step] for m in run.model_inputs],
+        model_outputs=[[m.model_id, m.step] for m in run.model_outputs],
+    )
+
+
+def _data_item(exp: str, run_id: str, n: int, shard: _Shard, version: int) -> RunDataItem:
+    return RunDataItem(
+        pk=f"EXP#{exp}",
+        sk=f"{_run_prefix(run_id)}D{n}",
+        version=version,
+        params={k: v for k, v in shard.params.items() if not k.startswith("\0")},
+        tags={k: v for k, v in shard.tags.items() if not k.startswith("\0")},
+        long_params=shard.long_params,
+        long_tags=shard.long_tags,
+        metrics=shard.metrics,
+    )
+
+
+def _visible(shard: _Shard | None) -> tuple[object, ...]:
+    if shard is None or shard.is_empty():
+        return ()
+    return (
+        {k: v for k, v in shard.params.items() if not k.startswith("\0")},
+        {k: v for k, v in shard.tags.items() if not k.startswith("\0")},
+        shard.long_params,
+        shard.long_tags,
+        shard.metrics,
+    )
+
+
+def _shards_of(run: Run) -> dict[int, _Shard]:
+    """Split a run's params, tags and latest metrics into data shards. A long value is kept under ``"\\0<key>"`` so
+    that ``_put_long_values`` can store it before the shard that refers to it."""
+    shards: dict[int, _Shard] = {}
+    for key, value in run.params.items():
+        shard = shards.setdefault(shard_of("p", key), _Shard())
+        if len(value.encode()) > LONG_VALUE_BYTES:
+            shard.long_params[key] = _sha(value)
+            shard.params[f"\0{key}"] = value
+        else:
+            shard.params[key] = value
+    for key, value in run.tags.items():
+        shard = shards.setdefault(shard_of("t", key), _Shard())
+        if len(value.encode()) > LONG_VALUE_BYTES:
+            shard.long_tags[key] = _sha(value)
+            shard.tags[f"\0{key}"] = value
+        else:
+            shard.tags[key] = value
+    for key, metric in run.metrics.items():
+        shard = shards.setdefault(shard_of("m", key), _Shard())
+        shard.metrics[key] = [repr(float(metric.value)), metric.timestamp, metric.step]
+    return shards
+
+
+def _assemble(info: RunInfoItem, shard_items: list[RunDataItem]) -> tuple[Run, dict[int, int]]:
+    run = Run(
+        info=RunInfo(
+            run_id=info.run_id,
+            experiment_id=info.experiment_id,
+            run_name=info.run_name or "",
+            user_id=info.user_id or "",
+            status=info.status,
+            start_time=int(info.start_time),
+            end_time=None if info.end_time is None else int(info.end_time),
+            artifact_uri=info.artifact_uri,
+            lifecycle_stage=info.lifecycle_stage,
+        ),
+        dataset_inputs=[
+            DatasetInput(Dataset(name, digest), (("mlflow.data.context", ctx),) if ctx else ())
+            for name, digest, ctx in (info.datasets or [])
+        ],
+        model_inputs=[ModelIO(m, None if s is None else int(s)) for m, s in (info.model_inputs or [])],
+        model_outputs=[ModelIO(m, None if s is None else int(s)) for m, s in (info.model_outputs or [])],
+    )
+    versions: dict[int, int] = {}
+    for item in shard_items:
+        versions[int(item.sk.rsplit("#D", 1)[1])] = int(item.version)
+        run.params.update(item.params.as_dict() if item.params else {})
+        run.tags.update(item.tags.as_dict() if item.tags else {})
+        for key, (value, timestamp, step) in (item.metrics.as_dict() if item.metrics else {}).items():
+            run.metrics[key] = Metric(key, float(value), int(timestamp), int(step))
+    return run, versions
+
+
+def _long_refs(shard_items: list[RunDataItem]) -> set[str]:
+    refs: set[str] = set()
+    for item in shard_items:
+        for long_map in (item.long_params, item.long_tags):
+            if long_map:
+                refs.update(long_map.as_dict().values())
+    return refs
+
+
+def _resolve_long_values(run: Run, shard_items: list[RunDataItem], values: dict[str, str]) -> None:
+    for item in shard_items:
+        for long_map, target in ((item.long_params, run.params), (item.long_tags, run.tags)):
+            for key, sha in (long_map.as_dict() if long_map else {}).items():
+                if sha in values:
+                    target[key] = values[sha]

@@ -1,0 +1,99 @@
+"""An in-memory ``TrackingStore`` for unit tests of the services: same contract, no AWS."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+
+from stratus.domain import messages
+from stratus.domain.entities import DatasetInput, Experiment, Metric, Run
+from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.store.ports import ExperimentChange, RunChange
+
+
+class InMemoryTrackingStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._experiments: dict[str, Experiment] = {}
+        self._names: dict[str, str] = {}
+        self._runs: dict[str, Run] = {}
+        self._history: dict[tuple[str, str], set[tuple[int, int, float]]] = {}
+        self._counter = 0
+
+    def next_experiment_id(self) -> str:
+        with self._lock:
+            self._counter += 1
+            return str(self._counter)
+
+    def insert_experiment(self, experiment: Experiment) -> None:
+        with self._lock:
+            if experiment.name in self._names or experiment.experiment_id in self._experiments:
+                raise ResourceAlreadyExists(messages.experiment_already_exists(experiment.name))
+            self._experiments[experiment.experiment_id] = copy.deepcopy(experiment)
+            self._names[experiment.name] = experiment.experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
+        with self._lock:
+            found = self._experiments.get(experiment_id)
+            return copy.deepcopy(found) if found else None
+
+    def get_experiment_id_by_name(self, name: str) -> str | None:
+        return self._names.get(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self._lock:
+            return [copy.deepcopy(e) for e in self._experiments.values()]
+
+    def modify_experiment(self, experiment_id: str, change: ExperimentChange) -> Experiment:
+        with self._lock:
+            current = self._experiments.get(experiment_id)
+            if current is None:
+                raise ResourceDoesNotExist(messages.experiment_not_found(experiment_id))
+            after = copy.deepcopy(current)
+            change(after)
+            if after.name != current.name:
+                if after.name in self._names:
+                    raise ResourceAlreadyExists(messages.experiment_already_exists(after.name))
+                del self._names[current.name]
+                self._names[after.name] = experiment_id
+            self._experiments[experiment_id] = after
+            return copy.deepcopy(after)
+
+    def insert_run(self, run: Run) -> None:
+        with self._lock:
+            self._runs[run.run_id] = copy.deepcopy(run)
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._lock:
+            found = self._runs.get(run_id)
+            return copy.deepcopy(found) if found else None
+
+    def list_runs(self, experiment_id: str) -> list[Run]:
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._runs.values() if r.info.experiment_id == experiment_id]
+
+    def modify_run(self, run_id: str, change: RunChange) -> Run:
+        with self._lock:
+            current = self._runs.get(run_id)
+            if current is None:
+                raise ResourceDoesNotExist(messages.run_not_found(run_id))
+            after = copy.deepcopy(current)
+            change(after)
+            self._runs[run_id] = after
+            return copy.deepcopy(after)
+
+    def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
+        with self._lock:
+            for m in metrics:
+                self._history.setdefault((run_id, m.key), set()).add((m.step, m.timestamp, m.value))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        with self._lock:
+            points = self._history.get((run_id, key), set())
+            history = [Metric(key, v, ts, s) for s, ts, v in points]
+        history.sort(key=lambda m: (m.timestamp, m.step, 0.0 if m.value != m.value else m.value))
+        return history
+
+    def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        """Dataset bodies live on the run itself here; ``RunService.log_inputs`` links them."""

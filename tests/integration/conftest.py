@@ -1,0 +1,80 @@
+"""Handlers called in-process with the sample events in events/, under moto. Tables and buckets come from their
+definitions in template.yaml, as `stratus local` creates them."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from stratus_local.backends import create_buckets, create_tables
+from stratus_local.template import parse_project
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+EVENTS_DIR = PROJECT_DIR / "events"
+
+
+class FakeContext:
+    function_name = "TrackingFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrackingFunction"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+def _load_tracking_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("tracking_app", PROJECT_DIR / "functions/tracking/app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def invoke(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """Call TrackingFunction's handler with an event from events/ (optionally changed), as Lambda would."""
+    project = parse_project(PROJECT_DIR)
+    create_tables(boto3.client("dynamodb"), project.tables, io.StringIO())
+    create_buckets(boto3.client("s3"), project.buckets)
+    for key, value in project.functions["TrackingFunction"].environment.items():
+        monkeypatch.setenv(key, value)
+    module = _load_tracking_module()
+
+    def call(event_name: str, body: dict[str, Any] | None = None, query: str | None = None) -> dict[str, Any]:
+        event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
+        if body is not None:
+            event["body"] = json.dumps(body)
+        if query is not None:
+            event["rawQueryString"] = query
+            event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
+        response = module.handler(event, FakeContext())
+        is_json = "json" in response.get("headers", {}).get("Content-Type", "")
+        response["json"] = json.loads(response["body"]) if is_json and response.get("body") else None
+        return response
+
+    yield call  # type: ignore[misc]
+    os.environ.pop("STRATUS_TABLE_NAME", None)

@@ -1,0 +1,323 @@
+"""``stratus local`` reads template.yaml: short tags, intrinsic functions resolved to local values, functions with
+their HttpApi routes and environment, and the tables and buckets it must create."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from stratus_local.template import CfnYamlLoader, Resolver, TemplateError, kebab_case, parse_project
+
+TEMPLATE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+  Retention:
+    Type: Number
+    Default: 30
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  IsNotProd: !Not [!Condition IsProd]
+Globals:
+  Function:
+    Runtime: python3.12
+    Timeout: 29
+    MemorySize: 1024
+    Layers: [!Ref StratusLayer]
+    Environment:
+      Variables:
+        STRATUS_TABLE_NAME: !Ref StratusTable
+        STRATUS_ARTIFACT_BUCKET: !Ref ArtifactBucket
+        STAGE: !Ref Stage
+        OVERRIDDEN: global
+Resources:
+  StratusLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layers/stratus
+  TrackingFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/tracking/
+      Handler: app.handler
+      Environment:
+        Variables:
+          STRATUS_DEFAULT_ARTIFACT_ROOT: !Sub "s3://${ArtifactBucket}/mlartifacts"
+          REGION_AND_ACCOUNT: !Sub "${AWS::Region}:${AWS::AccountId}:${!Literal}"
+          TABLE_ARN: !GetAtt StratusTable.Arn
+          NAMED_TABLE: !Ref NamedTable
+          MODE: !If [IsProd, production, development]
+          NOT_PROD: !If [IsNotProd, "yes", "no"]
+          JOINED: !Join ["-", [a, !Ref Stage, !Select [1, [x, y]]]]
+          RETENTION: !Ref Retention
+          DEBUG: true
+          OVERRIDDEN: function
+      Events:
+        Api:
+          Type: HttpApi
+          Properties:
+            Path: /api/{proxy+}
+            Method: any
+        GetRun:
+          Type: HttpApi
+          Properties:
+            Path: /api/2.0/mlflow/runs/get
+            Method: get
+        Version:
+          Type: HttpApi
+          Properties:
+            Path: /version
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+  CatchAllFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/catchall
+      Handler: handlers.main.handler
+      MemorySize: 256
+      Events:
+        Default:
+          Type: HttpApi
+  WorkerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/worker
+      Handler: app.handler
+      Events:
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+  ProdOnlyFunction:
+    Type: AWS::Serverless::Function
+    Condition: IsProd
+    Properties:
+      CodeUri: functions/prod
+      Handler: app.handler
+      Events:
+        Api:
+          Type: HttpApi
+          Properties: {Path: /prod, Method: GET}
+  Queue:
+    Type: AWS::SQS::Queue
+  StratusTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+        - {AttributeName: gsi1pk, AttributeType: S}
+        - {AttributeName: lsi1sk, AttributeType: N}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      GlobalSecondaryIndexes:
+        - IndexName: gsi1
+          KeySchema:
+            - {AttributeName: gsi1pk, KeyType: HASH}
+            - {AttributeName: sk, KeyType: RANGE}
+          Projection: {ProjectionType: ALL}
+      LocalSecondaryIndexes:
+        - IndexName: lsi1
+          KeySchema:
+            - {AttributeName: pk, KeyType: HASH}
+            - {AttributeName: lsi1sk, KeyType: RANGE}
+          Projection: {ProjectionType: KEYS_ONLY}
+      StreamSpecification:
+        StreamViewType: NEW_AND_OLD_IMAGES
+      TimeToLiveSpecification:
+        AttributeName: expires_at
+        Enabled: true
+  NamedTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: my-named-table
+      ProvisionedThroughput: {ReadCapacityUnits: 3, WriteCapacityUnits: 4}
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+  ArtifactBucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub "stratus-${AWS::AccountId}"
+  LogsBucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: literal-logs
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "layers" / "stratus").mkdir(parents=True)
+    return tmp_path
+
+
+def test_short_tags_load_as_their_long_form() -> None:
+    text = textwrap.dedent(
+        """
+        a: !Ref Thing
+        b: !Sub "${X}-y"
+        c: !GetAtt Table.StreamArn
+        d: !GetAtt [Table, Arn]
+        e: !If [Cond, !Ref A, !Ref B]
+        f: !Not [!Equals [1, 2]]
+        g: !Condition Other
+        """
+    )
+    loaded = yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+    assert loaded == {
+        "a": {"Ref": "Thing"},
+        "b": {"Fn::Sub": "${X}-y"},
+        "c": {"Fn::GetAtt": ["Table", "StreamArn"]},
+        "d": {"Fn::GetAtt": ["Table", "Arn"]},
+        "e": {"Fn::If": ["Cond", {"Ref": "A"}, {"Ref": "B"}]},
+        "f": {"Fn::Not": [{"Fn::Equals": [1, 2]}]},
+        "g": {"Condition": "Other"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "name"),
+    [
+        ("StratusTable", "stratus-table"),
+        ("ArtifactBucket", "artifact-bucket"),
+        ("S3ArtifactBucket", "s3-artifact-bucket"),
+    ],
+)
+def test_resources_without_a_literal_name_are_named_in_kebab_case(logical_id: str, name: str) -> None:
+    assert kebab_case(logical_id) == name
+
+
+def test_function_environment_resolves_intrinsics_to_local_values(project: Path) -> None:
+    template = parse_project(project)
+
+    env = template.functions["TrackingFunction"].environment
+
+    assert env == {
+        "STRATUS_TABLE_NAME": "stratus-table",
+        "STRATUS_ARTIFACT_BUCKET": "artifact-bucket",  # BucketName is not a literal, so the logical id decides
+        "STAGE": "dev",
+        "OVERRIDDEN": "function",
+        "STRATUS_DEFAULT_ARTIFACT_ROOT": "s3://artifact-bucket/mlartifacts",
+        "REGION_AND_ACCOUNT": "us-east-1:000000000000:${Literal}",
+        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:000000000000:table/stratus-table",
+        "NAMED_TABLE": "my-named-table",
+        "MODE": "development",
+        "NOT_PROD": "yes",
+        "JOINED": "a-dev-y",
+        "RETENTION": "30",
+        "DEBUG": "true",
+    }
+
+
+def test_functions_are_collected_with_their_http_api_routes(project: Path) -> None:
+    template = parse_project(project)
+
+    tracking = template.functions["TrackingFunction"]
+    assert [route.route_key for route in tracking.routes] == [
+        "ANY /api/{proxy+}",
+        "GET /api/2.0/mlflow/runs/get",
+        "ANY /version",
+    ]
+    assert tracking.code_dir == project / "functions" / "tracking"
+    assert tracking.handler == "app.handler"
+    assert (tracking.memory_mb, tracking.timeout_s) == (1024, 29.0)
+    assert tracking.layer_dirs == [project / "layers" / "stratus"]
+    catch_all = template.functions["CatchAllFunction"]
+    assert [route.route_key for route in catch_all.routes] == ["$default"]
+    assert catch_all.handler == "handlers.main.handler"
+    assert catch_all.memory_mb == 256
+
+
+def test_functions_without_http_api_events_or_whose_condition_is_false_are_not_served(project: Path) -> None:
+    template = parse_project(project)
+
+    assert set(template.functions) == {"TrackingFunction", "CatchAllFunction"}
+
+
+def test_tables_are_created_from_their_template_definition(project: Path) -> None:
+    template = parse_project(project)
+
+    tables = {table.logical_id: table for table in template.tables}
+    stratus = tables["StratusTable"]
+    assert stratus.name == "stratus-table"
+    assert stratus.ttl_attribute == "expires_at"
+    assert stratus.create_args == {
+        "TableName": "stratus-table",
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "lsi1sk", "AttributeType": "N"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": "lsi1",
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "lsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    }
+    named = tables["NamedTable"]
+    assert named.name == "my-named-table"
+    assert named.create_args["BillingMode"] == "PROVISIONED"
+    assert named.create_args["ProvisionedThroughput"] == {"ReadCapacityUnits": 3, "WriteCapacityUnits": 4}
+
+
+def test_buckets_use_a_literal_bucket_name_else_the_kebab_case_logical_id(project: Path) -> None:
+    template = parse_project(project)
+
+    assert {bucket.logical_id: bucket.name for bucket in template.buckets} == {
+        "ArtifactBucket": "artifact-bucket",
+        "LogsBucket": "literal-logs",
+    }
+
+
+def test_a_reference_to_nothing_is_an_error() -> None:
+    resolver = Resolver({"Resources": {}})
+
+    with pytest.raises(TemplateError, match="Missing"):
+        resolver.resolve({"Ref": "Missing"})
+
+
+def test_an_import_from_another_stack_has_no_local_value() -> None:
+    resolver = Resolver({"Resources": {}})
+
+    with pytest.raises(TemplateError, match="another stack"):
+        resolver.resolve({"Fn::ImportValue": "shared-vpc"})
+
+
+def test_no_value_drops_the_key() -> None:
+    resolver = Resolver({"Resources": {}})
+
+    assert resolver.resolve({"A": "1", "B": {"Ref": "AWS::NoValue"}}) == {"A": "1"}
+
+
+def test_a_missing_template_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="no template"):
+        parse_project(tmp_path)
