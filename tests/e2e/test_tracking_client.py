@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import pytest
@@ -199,13 +200,16 @@ def test_metric_history_pages_over_http(tracking_uri: str, client: MlflowClient)
     assert seen == list(range(25))
 
 
-def test_nan_and_infinite_metric_values_round_trip(client: MlflowClient) -> None:
+def test_nan_and_infinite_metric_values_come_back_as_the_reference_stores_them(client: MlflowClient) -> None:
     run_id = client.create_run(client.create_experiment(unique("nan"))).info.run_id
     client.log_metric(run_id, "n", float("nan"), step=0)
     client.log_metric(run_id, "i", float("inf"), step=0)
+    client.log_metric(run_id, "j", float("-inf"), step=0)
     metrics = client.get_run(run_id).data.metrics
     assert math.isnan(metrics["n"])
-    assert metrics["i"] == float("inf")
+    # the reference's SQL columns cannot hold infinities; it stores the largest finite double instead
+    assert metrics["i"] == 1.7976931348623157e308
+    assert metrics["j"] == -1.7976931348623157e308
 
 
 def test_run_name_and_status_updates(client: MlflowClient) -> None:
@@ -294,6 +298,38 @@ def test_over_long_param_and_tag_values_are_truncated_like_the_reference(client:
     run = client.get_run(run_id)
     assert run.data.params["p"] == "y" * 6000
     assert run.data.tags["t"] == "z" * 8000
+
+
+def test_a_run_with_five_thousand_long_metric_keys_fits(client: MlflowClient) -> None:
+    run_id = client.create_run(client.create_experiment(unique("wide"))).info.run_id
+    keys = [f"metric/{i // 1000}/{'k' * 200}/{i}" for i in range(5000)]
+    client.log_batch(run_id, metrics=[Metric(k, 1.5, 1, 0) for k in keys])
+    assert set(client.get_run(run_id).data.metrics) == set(keys)
+
+
+def test_concurrent_writers_lose_nothing_and_keep_params_immutable(client: MlflowClient) -> None:
+    run_id = client.create_run(client.create_experiment(unique("concurrent"))).info.run_id
+
+    def writer(n: int) -> str:
+        try:
+            client.log_batch(
+                run_id, metrics=[Metric(f"m{n}", n, n, n)], params=[Param(f"p{n}", str(n)), Param("shared", str(n))]
+            )
+        except MlflowException as err:
+            assert err.error_code == "INVALID_PARAMETER_VALUE"
+            client.log_batch(run_id, metrics=[Metric(f"m{n}", n, n, n)], params=[Param(f"p{n}", str(n))])
+            return "refused"
+        return "ok"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(writer, range(32)))
+    run = client.get_run(run_id)
+    assert outcomes.count("ok") == 1  # exactly one writer sets "shared"; every other one is refused
+    assert run.data.params["shared"] == str(outcomes.index("ok"))
+    assert {f"m{n}" for n in range(32)} <= set(run.data.metrics)
+    assert {f"p{n}" for n in range(32)} <= set(run.data.params)
+    for n in (0, 17, 31):
+        assert [m.value for m in client.get_metric_history(run_id, f"m{n}")] == [n]
 
 
 # ------------------------------------------------------------------ search

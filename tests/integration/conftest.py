@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from moto import mock_aws
 from stratus_local.backends import create_buckets, create_tables
 from stratus_local.template import parse_project
@@ -42,6 +43,27 @@ def _load_tracking_module() -> ModuleType:
     return module
 
 
+def _key_of(item: dict[str, Any]) -> tuple[str, str]:
+    return (item["pk"]["S"], item["sk"]["S"])
+
+
+def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
+    """AWS rules that moto does not enforce (it accepts a 26-item batch and repeated keys)."""
+    if operation == "BatchWriteItem":
+        requests = [r for table in params["RequestItems"].values() for r in table]
+        assert len(requests) <= 25, f"BatchWriteItem with {len(requests)} items (AWS allows 25)"
+        keys = [_key_of(r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"]) for r in requests]
+        assert len(keys) == len(set(keys)), "BatchWriteItem writes the same key twice (AWS refuses it)"
+    elif operation == "TransactWriteItems":
+        items = params["TransactItems"]
+        assert len(items) <= 100, f"TransactWriteItems with {len(items)} items (AWS allows 100)"
+        keys = [_key_of(next(iter(i.values())).get("Item") or next(iter(i.values()))["Key"]) for i in items]
+        assert len(keys) == len(set(keys)), "TransactWriteItems touches one item twice (AWS refuses it)"
+    elif operation == "BatchGetItem":
+        count = sum(len(t["Keys"]) for t in params["RequestItems"].values())
+        assert count <= 100, f"BatchGetItem with {count} keys (AWS allows 100)"
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
@@ -50,6 +72,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    original = BaseClient._make_api_call
+
+    def checked(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            check_dynamodb_rules(operation, params)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", checked)
     with mock_aws():
         yield
 

@@ -238,7 +238,8 @@ class DynamoDBLocal:
             "-disableTelemetry",
         ]
 
-    def start(self) -> str:
+    def launch(self) -> str:
+        """Start the JVM and return its endpoint at once; :meth:`wait_ready` waits for it to answer."""
         self.port = free_port()
         if self.db_dir is not None:
             self.db_dir.mkdir(parents=True, exist_ok=True)
@@ -259,12 +260,21 @@ class DynamoDBLocal:
         finally:
             if output is not subprocess.DEVNULL:
                 output.close()
+        return self.endpoint
+
+    def wait_ready(self) -> None:
+        """Wait until it answers; stop it and raise :class:`BackendError` if it does not."""
         try:
             wait_until_answering(self.endpoint, self.process, START_TIMEOUT_S)
         except BackendError:
             self.stop()
             raise
-        return self.endpoint
+
+    def start(self) -> str:
+        """Launch and wait."""
+        endpoint = self.launch()
+        self.wait_ready()
+        return endpoint
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -311,7 +321,12 @@ class MotoServer:
 
 
 class Backends:
-    """Starts (or finds) the AWS endpoints the handlers will use, and stops what it started."""
+    """Starts (or finds) the AWS endpoints the handlers will use, and stops what it started.
+
+    Starting has two phases so the slow JVM boots while the caller does other work (importing handlers):
+    :meth:`start` launches everything and returns the endpoints at once; :meth:`wait_ready` waits for DynamoDB Local
+    and, if it never answers, moves DynamoDB to moto (the returned endpoints then differ).
+    """
 
     def __init__(self, state_dir: Path | None, log: TextIO = sys.stderr) -> None:
         self.state_dir = state_dir
@@ -332,18 +347,16 @@ class Backends:
                 notes=[f"AWS_ENDPOINT_URL is set: using {external} for every service and starting nothing"],
             )
             return self.endpoints
+        notes: list[str] = []
         try:
+            dynamodb_endpoint, dynamodb_kind = self._launch_dynamodb_local(notes)
             self.moto = MotoServer()
             moto_endpoint = self.moto.start()
-            notes: list[str] = []
-            dynamodb_endpoint, dynamodb_kind = self._start_dynamodb_local(notes)
-            if dynamodb_endpoint is None:
-                dynamodb_endpoint, dynamodb_kind = moto_endpoint, "moto"
         except BaseException:
             self.stop()
             raise
         self.endpoints = Endpoints(
-            dynamodb=dynamodb_endpoint,
+            dynamodb=dynamodb_endpoint or moto_endpoint,
             s3=moto_endpoint,
             default=moto_endpoint,
             dynamodb_kind=dynamodb_kind,
@@ -352,7 +365,22 @@ class Backends:
         )
         return self.endpoints
 
-    def _start_dynamodb_local(self, notes: list[str]) -> tuple[str | None, str]:
+    def wait_ready(self) -> Endpoints:
+        """Block until every backend answers; returns the endpoints, which change if DynamoDB fell back to moto."""
+        if self.endpoints is None:
+            raise RuntimeError("start() first")
+        if self.dynamodb_local is not None:
+            try:
+                self.dynamodb_local.wait_ready()
+            except BackendError as exc:
+                self.dynamodb_local = None
+                log = self.state_dir / "dynamodb-local.log" if self.state_dir is not None else None
+                reason = f"DynamoDB Local did not start ({exc}{f'; see {log}' if log else ''})"
+                self.endpoints.notes.append(_MOTO_FALLBACK_WARNING.format(reason=reason))
+                self.endpoints.dynamodb, self.endpoints.dynamodb_kind = self.endpoints.s3, "moto"
+        return self.endpoints
+
+    def _launch_dynamodb_local(self, notes: list[str]) -> tuple[str | None, str]:
         home = dynamodb_local_home()
         if not is_dynamodb_local_dir(home) and not fetch_dynamodb_local(home, self.log):
             notes.append(_MOTO_FALLBACK_WARNING.format(reason="DynamoDB Local is not available"))
@@ -365,14 +393,7 @@ class Backends:
         db_dir = self.state_dir / "dynamodb" if self.state_dir is not None else None
         log_path = self.state_dir / "dynamodb-local.log" if self.state_dir is not None else None
         self.dynamodb_local = DynamoDBLocal(home, java[0], db_dir, log_path)
-        try:
-            endpoint = self.dynamodb_local.start()
-        except BackendError as exc:
-            self.dynamodb_local = None
-            hint = f"; see {log_path}" if log_path else ""
-            notes.append(_MOTO_FALLBACK_WARNING.format(reason=f"DynamoDB Local did not start ({exc}{hint})"))
-            return None, "moto"
-        return endpoint, f"DynamoDB Local (Java {java[1]})"
+        return self.dynamodb_local.launch(), f"DynamoDB Local (Java {java[1]})"
 
     def stop(self) -> None:
         if self.dynamodb_local is not None:

@@ -89,14 +89,18 @@ class LocalStack:
         router = Router(self.template.routes)  # fails early on bad route keys
         self.report.extend(f"WARNING: {warning}" for warning in self.template.warnings)
         try:
+            function_environment = self._function_environment(self.template)
             self._backends = Backends(self.state_dir, self.log)
-            self.endpoints = self._backends.start()
-            self.report.extend(self.endpoints.notes)
-            self._set_environment(self.endpoints, self.template)
-            self._create_resources(self.endpoints, self.template)
+            self._set_environment(self._backends.start(), function_environment)
+            # Import the handlers (a cold start) while the DynamoDB Local JVM boots; clients are made per request
+            # or lazily, never at import time, so a fallback to moto below still reaches every handler.
             self.functions = FunctionSet(self.template.functions, self.log)
             failed = self.functions.load_all()
+            self.endpoints = self._backends.wait_ready()
+            self._set_environment(self.endpoints, function_environment)
+            self.report.extend(self.endpoints.notes)
             self.report.extend(f"WARNING: {name} failed to import; its routes answer 500" for name in failed)
+            self._create_resources(self.endpoints, self.template)
             gateway = Gateway(router, self.functions, self.log)
             self._server = GatewayHTTPServer((self.host, self.port), gateway, self.log if self.log_requests else None)
             serve_in_thread(self._server)
@@ -136,7 +140,7 @@ class LocalStack:
 
     # -- steps --------------------------------------------------------------------------------------------------
 
-    def _set_environment(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+    def _set_environment(self, endpoints: Endpoints, function_environment: dict[str, str]) -> None:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         values: dict[str, str | None] = {
             "AWS_ACCESS_KEY_ID": "local",
@@ -148,7 +152,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": endpoints.s3,
         }
         values.update(dict.fromkeys(_REMOVED_ENV))
-        values.update(self._function_environment(template))
+        values.update(function_environment)
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             if value is None:

@@ -30,9 +30,10 @@ class Metric:
     step: int = 0
 
     def sort_key(self) -> tuple[int, int, float]:
-        """MLflow's rule for the latest value: highest step, then timestamp, then value (NaN counts as largest)."""
+        """MLflow's rule for the latest value: highest step, then timestamp, then value (NaN compares as 0, as the
+        reference's SQL store keeps it)."""
         value = self.value
-        return (self.step, self.timestamp, float("inf") if value != value else value)
+        return (self.step, self.timestamp, 0.0 if value != value else value)
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ from __future__ import annotations
 import operator
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-Matcher = Callable[[object], bool]
+Matcher = Callable[[Any], bool]
 
 MAX_FLOAT = sys.float_info.max
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-ORDERING_OPERATORS: dict[str, Callable[[object, object], bool]] = {
+ORDERING_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -54,24 +55,34 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def string_matcher(comparator: str, value: object) -> Matcher:
-    """A test ``lhs -> bool`` for a string column; ``comparator`` is upper-case. ``None`` (NULL) never matches."""
+def string_matcher(comparator: str, value: Any) -> Matcher:
+    """A test ``lhs -> bool`` for a string column; ``comparator`` is upper-case. ``None`` (NULL) never matches.
+
+    ``value`` is a string, or for ``IN`` / ``NOT IN`` an iterable of values.
+    """
     if comparator == "LIKE":
-        fullmatch = like_regex(str(value)).fullmatch
-        return lambda lhs: lhs is not None and fullmatch(lhs) is not None  # type: ignore[arg-type]
+        return _like_matcher(like_regex(value))
     if comparator == "ILIKE":
-        folded = like_regex(ascii_lower(str(value))).fullmatch
-        return lambda lhs: lhs is not None and folded(ascii_lower(lhs)) is not None  # type: ignore[arg-type]
+        folded = like_regex(ascii_lower(value)).fullmatch
+        return lambda lhs: lhs is not None and folded(ascii_lower(lhs)) is not None
     if comparator == "IN":
-        members = frozenset(value)  # type: ignore[arg-type]
-        return lambda lhs: lhs is not None and lhs in members
+        return _membership_matcher(value, expected=True)
     if comparator == "NOT IN":
-        excluded = frozenset(value)  # type: ignore[arg-type]
-        return lambda lhs: lhs is not None and lhs not in excluded
+        return _membership_matcher(value, expected=False)
     return ordering_matcher(comparator, value)
 
 
-def ordering_matcher(comparator: str, value: object) -> Matcher:
+def _like_matcher(regex: re.Pattern[str]) -> Matcher:
+    fullmatch = regex.fullmatch
+    return lambda lhs: lhs is not None and fullmatch(lhs) is not None
+
+
+def _membership_matcher(values: Iterable[Any], expected: bool) -> Matcher:
+    members = frozenset(values)
+    return lambda lhs: lhs is not None and (lhs in members) is expected
+
+
+def ordering_matcher(comparator: str, value: Any) -> Matcher:
     """A test ``lhs -> bool`` for ``= != < <= > >=``. ``None`` (NULL) never matches."""
     compare = ORDERING_OPERATORS[comparator]
-    return lambda lhs: lhs is not None and compare(lhs, value)
+    return lambda lhs: lhs is not None and bool(compare(lhs, value))

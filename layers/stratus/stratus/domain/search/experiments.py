@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stratus.domain.entities import Experiment
 from stratus.domain.search.comparison import ordering_matcher, string_matcher
@@ -50,9 +51,9 @@ def experiment_number(experiment: Experiment) -> int | None:
         return None
 
 
-def _parse_experiment_id(value: object) -> int:
+def _parse_experiment_id(value: Any) -> int:
     try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
+        return int(value)
     except (ValueError, TypeError):
         raise InvalidParameterValue(
             f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer."
@@ -70,14 +71,14 @@ def _compile_experiment_id(comparator: str, value: object) -> Predicate:
     return lambda experiment: matches(experiment_number(experiment))
 
 
-def _compile_numeric(key: str, comparator: str, value: object) -> Predicate:
+def _compile_numeric(key: str, comparator: str, value: Any) -> Predicate:
     if comparator not in NUMERIC_COMPARATORS:
         raise InvalidParameterValue(
             f"Invalid comparator '{comparator}' not one of '{set_repr(STRING_ATTRIBUTE_COMPARATORS)}"
         )
     if isinstance(value, float):
         raise InvalidParameterValue(f"Invalid value for numeric attribute '{key}': {str(value)!r}")
-    matches = ordering_matcher(comparator, int(value))  # type: ignore[call-overload]
+    matches = ordering_matcher(comparator, int(value))
     if key == "creation_time":
         return lambda experiment: matches(experiment.creation_time)
     return lambda experiment: matches(experiment.last_update_time)
@@ -140,7 +141,7 @@ class ExperimentOrder:
             value = read(experiment)
             return (value is not None, value if value is not None else 0)
 
-        experiments.sort(key=sort_key, reverse=not self.ascending)  # type: ignore[arg-type]
+        experiments.sort(key=sort_key, reverse=not self.ascending)
 
 
 _ORDER_VALUES: dict[str, Callable[[Experiment], object]] = {

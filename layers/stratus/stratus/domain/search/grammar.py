@@ -120,8 +120,17 @@ RUN_SEARCH_ATTRIBUTES = (
     "Run name",
     "Run Name",
 )
-RUN_ORDER_ATTRIBUTES = ("artifact_uri", "end_time", "run_id", "run_name", "start_time", "status", "user_id", "created",
-                        "Created")
+RUN_ORDER_ATTRIBUTES = (
+    "artifact_uri",
+    "end_time",
+    "run_id",
+    "run_name",
+    "start_time",
+    "status",
+    "user_id",
+    "created",
+    "Created",
+)
 
 RUNS = Dialect(
     entity_aliases=RUN_ENTITY_ALIASES,
@@ -293,9 +302,7 @@ def _resolve_entity(entity_name: str, dialect: Dialect) -> str:
         )
     trimmed = _trim_backticks(entity_name)
     if trimmed not in RUN_ENTITY_ALIASES:
-        raise InvalidParameterValue(
-            f"Invalid entity type '{trimmed}'. Valid values are {list(dialect.entity_names)}"
-        )
+        raise InvalidParameterValue(f"Invalid entity type '{trimmed}'. Valid values are {list(dialect.entity_names)}")
     return RUN_ENTITY_ALIASES[trimmed]
 
 

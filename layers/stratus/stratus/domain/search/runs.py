@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stratus.domain.entities import Run
 from stratus.domain.search.comparison import (
@@ -66,7 +67,7 @@ _KEY_ALIASES = {
 }
 
 Predicate = Callable[[Run], bool]
-RunValue = Callable[[Run], object]
+RunValue = Callable[[Run], Any]
 
 # What a filter reads for each attribute. run_name reads the tag, as the reference does.
 _FILTER_ATTRIBUTES: dict[str, RunValue] = {
@@ -132,17 +133,21 @@ def _compile_metric(key: str, comparator: str, value: object) -> Predicate:
     return predicate
 
 
+def _param_reader(key: str) -> RunValue:
+    return lambda run: run.params.get(key)
+
+
+def _tag_reader(key: str) -> RunValue:
+    return lambda run: run.tags.get(key)
+
+
 def _compile_param_or_tag(entity: str, key: str, comparator: str, value: object) -> Predicate:
     if entity == PARAM:
         _check_comparator(comparator, PARAM_COMPARATORS, PARAM_COMPARATORS, closing_quote=True)
+        read = _param_reader(key)
     else:
         _check_comparator(comparator, TAG_COMPARATORS, TAG_COMPARATORS, closing_quote=False)
-    if entity == PARAM:
-        def read(run: Run) -> str | None:
-            return run.params.get(key)
-    else:
-        def read(run: Run) -> str | None:
-            return run.tags.get(key)
+        read = _tag_reader(key)
     if comparator == IS_NULL:
         return lambda run: read(run) is None
     if comparator == IS_NOT_NULL:
@@ -211,18 +216,18 @@ class RunOrder:
         groups = [1 if value is None else 0 for value in values]
         if self.entity == ATTRIBUTE and self.key in NUMERIC_ATTRIBUTES:
             sign = 1 if self.ascending else -1
-            return groups, [0 if value is None else sign * value for value in values]  # type: ignore[operator]
+            return groups, [0 if value is None else sign * value for value in values]
         if self.ascending:
             return groups, ["" if value is None else value for value in values]
         # Strings cannot be negated: sort on their descending rank instead.
-        ranks = {value: -rank for rank, value in enumerate(sorted({v for v in values if v is not None}))}  # type: ignore[type-var]
+        ranks = {value: -rank for rank, value in enumerate(sorted({v for v in values if v is not None}))}
         return groups, [0 if value is None else ranks[value] for value in values]
 
     def _reader(self) -> RunValue:
         if self.entity == PARAM:
-            return lambda run: run.params.get(self.key)
+            return _param_reader(self.key)
         if self.entity == TAG:
-            return lambda run: run.tags.get(self.key)
+            return _tag_reader(self.key)
         return _ORDER_ATTRIBUTES[self.key]
 
     def _metric_columns(self, runs: Sequence[Run]) -> tuple[list[int], list[object]]:
@@ -268,7 +273,7 @@ def _sort_runs(runs: list[Run], order: Sequence[RunOrder]) -> list[Run]:
         columns.append([-run.info.start_time for run in runs])
     columns.append([run.info.run_id for run in runs])
     columns.append(range(len(runs)))  # run ids are unique, so runs themselves are never compared
-    return [runs[row[-1]] for row in sorted(zip(*columns, strict=True))]  # type: ignore[index]
+    return [runs[row[-1]] for row in sorted(zip(*columns, strict=True))]
 
 
 # ---------------------------------------------------------------------------------------------------------------

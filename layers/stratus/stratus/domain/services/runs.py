@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stratus.domain import messages, validation
 from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, Run, RunInfo
@@ -114,18 +114,15 @@ class RunService:
         *,
         single: bool = False,
     ) -> None:
-        """MLflow's log_batch: validate everything first, then write history, then params, tags and latest values
-        in one conditional write, so a rejected batch writes nothing and concurrent writers never break a rule."""
+        """MLflow's log_batch. Params, tags and latest values go in one conditional write that re-checks the rules on
+        a fresh read, so a rejected batch writes nothing and concurrent writers never break a rule; the history
+        points follow (a retry after a crash in between rewrites them, and identical points are merged on read)."""
         validation.validate_run_id(run_id)
         param_list = list(params.items()) if isinstance(params, dict) else list(params)
         metrics, param_list, tags = validation.validate_batch_payload(metrics, param_list, tags, indexed=not single)
         validation.validate_batch_limits(len(metrics), len(param_list), len(tags))
         validation.validate_param_keys_unique(param_list)
-        snapshot = self.get(run_id)
-        _check_active(snapshot)
-        _check_params_unchanged(snapshot, param_list, batch=not single)
-        if metrics:
-            self._store.append_metric_history(run_id, metrics)
+        metrics = [replace(m, value=validation.stored_metric_value(m.value)) for m in metrics]
 
         def change(run: Run) -> None:
             _check_active(run)
@@ -133,7 +130,7 @@ class RunService:
             run.params.update(dict(param_list))
             for metric in metrics:
                 current = run.metrics.get(metric.key)
-                if current is None or metric.sort_key() >= current.sort_key():
+                if current is None or metric.sort_key() > current.sort_key():
                     run.metrics[metric.key] = metric
             for key, value in tags:
                 run.tags[key] = value
@@ -141,6 +138,8 @@ class RunService:
                     run.info.run_name = value
 
         self._store.modify_run(run_id, change)
+        if metrics:
+            self._store.append_metric_history(run_id, metrics)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self.log_batch(run_id, [metric], [], [], single=True)
