@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ READ_OPERATIONS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "Transa
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 _PARAMS_KEY = "benchmarks.dynamo_meter.params"
+_STARTED_KEY = "benchmarks.dynamo_meter.started"
 
 
 # -------------------------------------------------------------------------------------------------------- item sizes
@@ -196,6 +198,7 @@ class Call:
     read_units: float
     reported: float | None
     status: int
+    seconds: float
 
 
 @dataclass
@@ -215,6 +218,11 @@ class Usage:
     @property
     def write_requests(self) -> int:
         return sum(1 for call in self.calls if call.operation in WRITE_OPERATIONS)
+
+    @property
+    def seconds(self) -> float:
+        """Time spent in DynamoDB requests (serialising, waiting for the answer, parsing it)."""
+        return sum(call.seconds for call in self.calls)
 
     @property
     def wcu(self) -> float:
@@ -285,6 +293,7 @@ class DynamoMeter:
         if model.name in WRITE_OPERATIONS or model.name in READ_OPERATIONS:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
         context[_PARAMS_KEY] = params
+        context[_STARTED_KEY] = time.perf_counter()
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         request = context.get(_PARAMS_KEY) or {}
@@ -296,6 +305,7 @@ class DynamoMeter:
             read_units=billed_read_units(operation, request, parsed),
             reported=reported_units(parsed),
             status=status,
+            seconds=time.perf_counter() - context.get(_STARTED_KEY, time.perf_counter()),
         )
         with self._lock:
             self._calls.append(call)

@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks import cold_start
 from benchmarks.dynamo_meter import DynamoMeter, Usage
-from benchmarks.harness import Bench, MlflowHttp, dynamodb_kind, local_stack, metric, parallel
+from benchmarks.harness import Bench, MlflowHttp, Timing, describe, http_round_trip_ms, local_stack, metric, parallel
 
 MAX_WRITE_REQUESTS = 40
 """Target: DynamoDB write requests for one log-batch of 1,000 metrics."""
@@ -47,8 +47,17 @@ class Scenario:
 class Measured:
     scenario: Scenario
     usages: list[Usage] = field(default_factory=list)
-    handler_seconds: list[float] = field(default_factory=list)
-    invocations: int = 0
+    timings: list[Timing] = field(default_factory=list)
+
+    @property
+    def invocations(self) -> int:
+        return self.timings[-1].invocations if self.timings else 0
+
+    def dynamodb_ms(self) -> float:
+        return statistics.median(u.seconds for u in self.usages) * 1000
+
+    def median_ms(self, cpu: bool = False) -> float:
+        return statistics.median(t.cpu_seconds if cpu else t.seconds for t in self.timings) * 1000
 
     @property
     def usage(self) -> Usage:
@@ -194,17 +203,16 @@ def measure(bench: Bench, meter: DynamoMeter, scenario: Scenario) -> Measured:
         bench.clock.take()
         scenario.call(state)
         measured.usages.append(meter.take())
-        seconds, invocations = bench.clock.take()
-        measured.handler_seconds.append(seconds)
-        measured.invocations = invocations
+        measured.timings.append(bench.clock.take())
     return measured
 
 
 def table(results: list[Measured]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| scenario | DynamoDB requests by operation | requests | WCU | WCU / point | RCU | handler ms (median) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | DynamoDB requests by operation | requests | WCU | WCU / point | RCU | handler ms "
+        "| of which DynamoDB ms | handler CPU ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         usage, scenario = result.usage, result.scenario
@@ -213,7 +221,8 @@ def table(results: list[Measured]) -> str:
         varies = " (varies)" if result.varies else ""
         lines.append(
             f"| {scenario.label}{calls} | {usage.operations_text()}{varies} | {usage.requests} | {usage.wcu:g} | "
-            f"{per_point} | {usage.rcu:g} | {statistics.median(result.handler_seconds) * 1000:.1f} |"
+            f"{per_point} | {usage.rcu:g} | {result.median_ms():.1f} | {result.dynamodb_ms():.1f} | "
+            f"{result.median_ms(cpu=True):.1f} |"
         )
     return "\n".join(lines)
 
@@ -239,9 +248,14 @@ def disagreements(results: list[Measured]) -> list[str]:
     lines = []
     for result in results:
         usage = result.usage
-        for what, computed, reported in (("WCU", usage.wcu, usage.reported_wcu), ("RCU", usage.rcu, usage.reported_rcu)):
+        for what, computed, reported in (
+            ("WCU", usage.wcu, usage.reported_wcu),
+            ("RCU", usage.rcu, usage.reported_rcu),
+        ):
             if reported is not None and abs(reported - computed) > 1e-9:
-                lines.append(f"{result.scenario.label}: {what} computed {computed:g}, DynamoDB Local reports {reported:g}")
+                lines.append(
+                    f"{result.scenario.label}: {what} computed {computed:g}, DynamoDB Local reports {reported:g}"
+                )
     return lines
 
 
@@ -281,10 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     meter.install()
     try:
         with local_stack() as bench:
-            print(f"stratus local: DynamoDB is {dynamodb_kind(bench.stack)}, started in {bench.stack.startup_seconds:.1f} s")
+            print(describe(bench.stack))
             print()
             if not args.skip_calls:
                 run_calls(bench, meter)
+                print("stratus local's own HTTP overhead (GET /health round trip, median of 30):")
+                for nodelay in (False, True):
+                    ms = http_round_trip_ms(bench.stack.base_url, nodelay)
+                    print(f"  TCP_NODELAY {'on ' if nodelay else 'off'} (stratus local as shipped: off): {ms:.1f} ms")
+                print()
             if not args.skip_cold:
                 cold_start.run(bench, repeats=args.imports)
     finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from stratus.api.app import build_tracking_api
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService, RunService

@@ -21,10 +21,12 @@ import functools
 import math
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import mlflow.data
 import pandas as pd
@@ -217,10 +219,13 @@ class Side:
     experiment_ids: dict[str, str] = field(default_factory=dict)  # experiment key -> id
     creation_times: dict[str, int] = field(default_factory=dict)
     update_times: dict[str, int] = field(default_factory=dict)
-    http: requests.Session = field(default_factory=requests.Session)
+    _local: threading.local = field(default_factory=threading.local)
 
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.http.post(f"{self.base_url}/api/2.0/mlflow/{path}", json=body, timeout=60)
+        session = getattr(self._local, "session", None)
+        if session is None:  # one keep-alive session per thread: queries run in parallel
+            session = self._local.session = requests.Session()
+        return session.post(f"{self.base_url}/api/2.0/mlflow/{path}", json=body, timeout=120)
 
 
 def _log_run(client: MlflowClient, side: Side, spec: RunSpec, datasets: dict[str, Any]) -> None:
@@ -253,15 +258,15 @@ def _log_run(client: MlflowClient, side: Side, spec: RunSpec, datasets: dict[str
         client.delete_run(run_id)
 
 
-def load_dataset(side: Side) -> None:
-    """Create the experiments and runs on one server, in a fixed order."""
+def load_dataset(side: Side, parallel: int = 1) -> None:
+    """Create the experiments, then the runs (``parallel`` at a time: they are independent), then the rest."""
     client = MlflowClient(side.base_url)
     datasets = _dataset_entities()
     for spec in EXPERIMENTS:
         side.experiment_ids[spec.key] = client.create_experiment(spec.name, tags=spec.tags)
         time.sleep(0.005)  # distinct creation times, so the order never falls back to the ids
-    for spec in RUNS:
-        _log_run(client, side, spec, datasets)
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(lambda spec: _log_run(client, side, spec, datasets), RUNS))
     client.set_experiment_tag(side.experiment_ids["C"], "late tag", "set after runs")
     for spec in EXPERIMENTS:
         if spec.deleted:
@@ -272,15 +277,23 @@ def load_dataset(side: Side) -> None:
         time.sleep(0.005)
 
 
+class BootingServer(Protocol):
+    """conftest's ``reference_server``: started, maybe not ready."""
+
+    def wait(self) -> str: ...
+
+
 @pytest.fixture(scope="module")
-def sides(reference_uri: str, tracking_uri: str) -> Iterator[tuple[Side, Side]]:
-    reference = Side("reference", reference_uri)
+def sides(reference_server: BootingServer, tracking_uri: str) -> tuple[Side, Side]:
+    """Both servers holding the dataset. Stratus is loaded while the reference server boots."""
     stratus = Side("stratus", tracking_uri)
-    for side in (reference, stratus):
-        load_dataset(side)
-    yield reference, stratus
-    for side in (reference, stratus):
-        side.http.close()
+    with ThreadPoolExecutor(1) as pool:
+        # SQLite takes one writer at a time, so the reference is loaded serially; Stratus takes runs in parallel.
+        stratus_loaded = pool.submit(load_dataset, stratus, 4)
+        reference = Side("reference", reference_server.wait())
+        load_dataset(reference)
+        stratus_loaded.result()
+    return reference, stratus
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -489,12 +502,12 @@ def attribute_queries() -> list[Query]:
         "status IN ('FAILED', 'KILLED')", "status NOT IN ('RUNNING')", "status > 'F'", "status IS NULL",
         "user_id = 'alice'", "user_id != 'unknown'", "user_id LIKE '%o%'", "user_id ILIKE 'B%'",
         "user_id LIKE '%\\%'", "user_id LIKE 'carol_x'", "user_id = 'unknown'", "user_id IN ('alice')",
-        "run_name = 'run-05'", "run_name = 'renamed-later'", "run_name = 'Run_21'", "run_name = 'RUN 33'",
+        "run_name = 'run-05'", "run_name = 'renamed-later'", "run_name = 'Run_21'", "run_name = 'run%33'",
         "run_name LIKE 'run%'", "run_name ILIKE 'run%'", "run_name LIKE 'run\\%%'", "run_name LIKE '%\\_%'",
         "run_name LIKE 'R__ %'", "run_name != 'run-05'", "run_name LIKE '%.%'", "run_name IN ('run-05')",
         "`run name` = 'run-10'", "`Run name` LIKE 'Run%'", "`Run Name` ILIKE 'trial%'", '"run name" = \'run-10\'',
         "run_id = '<<run:run-05>>'", "run_id != '<<run:run-05>>'",
-        "run_id IN ('<<run:run-05>>', '<<run:Run_01>>', '<<run:RUN 13>>')",
+        "run_id IN ('<<run:run-05>>', '<<run:Run_01>>', '<<run:run%13>>')",
         "run_id NOT IN ('<<run:run-05>>', '<<run:Run_01>>')", "run_id LIKE '%'", "run_id IN ('nope')",
         "run_id = \"<<run:trial.04>>\"",
         "artifact_uri LIKE '%<<run:run-05>>%'", "artifact_uri LIKE '%/artifacts'", "artifact_uri = 'x'",
@@ -926,12 +939,21 @@ class Mismatch:
         return "\n".join(lines)
 
 
+QUERY_THREADS = 6
+"""Queries in flight at once (each runs on both servers); the servers answer in parallel."""
+
+
 def compare(query: Query, sides: tuple[Side, Side]) -> tuple[Mismatch | None, Outcome]:
     """Run ``query`` on both servers; the mismatch (None if they agree) and the reference's outcome."""
     reference, stratus = sides
     expected = outcome_of(query, reference)
     actual = outcome_of(query, stratus)
     return (None if expected == actual else Mismatch(query.describe(), expected, actual)), expected
+
+
+def compare_all(queries: Sequence[Query], sides: tuple[Side, Side]) -> list[tuple[Mismatch | None, Outcome]]:
+    with ThreadPoolExecutor(QUERY_THREADS) as pool:
+        return list(pool.map(lambda query: compare(query, sides), queries))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -954,8 +976,7 @@ def test_search_matches_reference(family: str, sides: tuple[Side, Side]) -> None
     queries = [q for q in FAMILIES[family]() if q.describe() not in KNOWN_DIFFERENCES]
     mismatches: list[Mismatch] = []
     non_empty = 0
-    for query in queries:
-        mismatch, expected = compare(query, sides)
+    for mismatch, expected in compare_all(queries, sides):
         if mismatch is not None:
             mismatches.append(mismatch)
         elif expected[0] == "ok" and expected[1]:

@@ -3,11 +3,16 @@ definitions in template.yaml, as `stratus local` creates them."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import importlib.util
 import io
 import json
 import os
+import re
+import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +22,7 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from moto import mock_aws
+
 from stratus_local.backends import create_buckets, create_tables
 from stratus_local.template import parse_project
 
@@ -33,6 +39,15 @@ class FakeContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 29_000
+
+
+def _fresh_tables() -> None:
+    """LocalStack keeps state between tests: drop the template's tables so each test starts empty."""
+    dynamodb = boto3.client("dynamodb")
+    for table in parse_project(PROJECT_DIR).tables:
+        with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+            dynamodb.delete_table(TableName=table.name)
+            dynamodb.get_waiter("table_not_exists").wait(TableName=table.name)
 
 
 def _load_tracking_module() -> ModuleType:
@@ -64,10 +79,44 @@ def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
         assert count <= 100, f"BatchGetItem with {count} keys (AWS allows 100)"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+LOCALSTACK_URL = os.environ.get("STRATUS_LOCALSTACK_URL", "http://127.0.0.1:4566")
+
+
+def localstack_reachable() -> bool:
+    try:
+        with urllib.request.urlopen(f"{LOCALSTACK_URL}/_localstack/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def localstack_lock() -> Iterator[None]:
+    """One test at a time on the shared LocalStack: its tables have the template's fixed names, so two xdist
+    workers (`make test` runs `-n 2`) or two pytest runs would drop each other's tables mid-test."""
+    lock_path = Path(tempfile.gettempdir()) / f"stratus-localstack-{re.sub(r'[^A-Za-z0-9]+', '_', LOCALSTACK_URL)}.lock"
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(params=["moto", pytest.param("localstack", marks=pytest.mark.localstack)])
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in-process always; the same tests against LocalStack too when one is reachable (opt-in)."""
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
+    if request.param == "localstack":
+        if not localstack_reachable():
+            pytest.skip(f"no LocalStack at {LOCALSTACK_URL} (set STRATUS_LOCALSTACK_URL to run these)")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", LOCALSTACK_URL)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        with localstack_lock():
+            _fresh_tables()
+            yield
+        return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

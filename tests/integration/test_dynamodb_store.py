@@ -9,12 +9,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-from stratus_local.backends import create_tables
-from stratus_local.template import parse_project
 
 from stratus.domain.entities import Metric
 from stratus.domain.services import ExperimentService, RunService
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
+from stratus_local.backends import create_tables
+from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

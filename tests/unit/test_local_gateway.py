@@ -7,6 +7,7 @@ import base64
 import http.client
 import io
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+
+from stratus_local.backends import S3Snapshot, create_tables
 from stratus_local.gateway import (
     API_GATEWAY_MAX_BODY_BYTES,
     Gateway,
@@ -26,7 +30,8 @@ from stratus_local.gateway import (
 from stratus_local.lambdas import FunctionSet, LocalFunction, encode_result
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
-from stratus_local.template import FunctionSpec, RouteSpec, TemplateError
+from stratus_local.stack import LocalStack
+from stratus_local.template import FunctionSpec, RouteSpec, TableSpec, TemplateError
 
 
 def router(*route_keys: str) -> Router:
@@ -492,3 +497,152 @@ def test_head_answers_headers_without_a_body(server: GatewayHTTPServer) -> None:
     assert response.status == 200
     assert response.getheader("Content-Length") == "5"
     assert body == b""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The whole stack, against an endpoint that is already running (as with LocalStack), and the S3 snapshot
+
+TWO_FUNCTIONS_TEMPLATE = """
+Globals:
+  Function:
+    Environment:
+      Variables:
+        STRATUS_TABLE_NAME: !Ref StratusTable
+Resources:
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo
+      Handler: app.handler
+      Environment:
+        Variables: {SHARED: echo}
+      Events:
+        Api: {Type: HttpApi, Properties: {Path: "/echo/{proxy+}", Method: ANY}}
+  OtherFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/other
+      Handler: app.handler
+      Environment:
+        Variables: {SHARED: other}
+      Events:
+        Default: {Type: HttpApi}
+  StratusTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  ArtifactBucket:
+    Type: AWS::S3::Bucket
+"""
+
+ENV_APP = """
+import os
+
+import boto3
+
+
+def handler(event, context):
+    tables = boto3.client("dynamodb").list_tables()["TableNames"]
+    return {"table": os.environ["STRATUS_TABLE_NAME"], "shared": os.environ["SHARED"], "tables": tables}
+"""
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_with_aws_endpoint_url_set_the_stack_starts_nothing_and_restores_the_environment(
+    tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "template.yaml").write_text(TWO_FUNCTIONS_TEMPLATE)
+    for folder in ("echo", "other"):
+        (tmp_path / "functions" / folder).mkdir(parents=True)
+        (tmp_path / "functions" / folder / "app.py").write_text(ENV_APP)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "a-real-token")
+    monkeypatch.delenv("STRATUS_TABLE_NAME", raising=False)
+
+    with LocalStack(tmp_path, ephemeral=True, port=0, log=io.StringIO(), log_requests=False) as stack:
+        connection = http.client.HTTPConnection("127.0.0.1", int(stack.base_url.rsplit(":", 1)[1]), timeout=30)
+        connection.request("GET", "/anything")
+        result = json.loads(connection.getresponse().read())
+        connection.close()
+        in_stack = {name: os.environ.get(name) for name in ("AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB")}
+        report = "\n".join(stack.report)
+
+    assert stack.endpoints is not None
+    assert stack.endpoints.dynamodb_kind == "AWS_ENDPOINT_URL"
+    assert result == {"table": "stratus-table", "shared": "echo", "tables": ["stratus-table"]}
+    assert in_stack == {"AWS_SESSION_TOKEN": None, "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint}
+    assert "EchoFunction sets SHARED='echo' but OtherFunction sets 'other'" in report
+    assert os.environ["AWS_SESSION_TOKEN"] == "a-real-token"
+    assert "STRATUS_TABLE_NAME" not in os.environ
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
+
+
+def test_s3_objects_survive_a_save_and_a_restore_into_an_empty_store(
+    tmp_path: Path, moto_endpoint: str, aws_env: None
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="snapshot-bucket")
+    s3.put_object(
+        Bucket="snapshot-bucket", Key="1/run/artifacts/model/MLmodel", Body=b"flavors: {}", ContentType="text/plain"
+    )
+    s3.put_object(Bucket="snapshot-bucket", Key="odd/../key/", Body=bytes(range(256)), Metadata={"k": "v"})
+    snapshot = S3Snapshot(tmp_path / "s3")
+
+    assert snapshot.save(s3) >= 2
+    assert snapshot.save(s3) == 0  # unchanged objects are not written again
+    for key in ("1/run/artifacts/model/MLmodel", "odd/../key/"):
+        s3.delete_object(Bucket="snapshot-bucket", Key=key)
+    s3.delete_bucket(Bucket="snapshot-bucket")
+    snapshot.restore(s3)
+
+    model = s3.get_object(Bucket="snapshot-bucket", Key="1/run/artifacts/model/MLmodel")
+    odd = s3.get_object(Bucket="snapshot-bucket", Key="odd/../key/")
+    assert (model["Body"].read(), model["ContentType"]) == (b"flavors: {}", "text/plain")
+    assert (odd["Body"].read(), odd["Metadata"]) == (bytes(range(256)), {"k": "v"})
+
+
+def test_an_existing_table_gains_the_indexes_the_template_added(moto_endpoint: str, aws_env: None) -> None:
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    base = {
+        "TableName": "reconciled",
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    }
+    with_index = {
+        **base,
+        "AttributeDefinitions": [*base["AttributeDefinitions"], {"AttributeName": "g", "AttributeType": "S"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+    first = create_tables(dynamodb, [TableSpec("T", "reconciled", base)], io.StringIO())
+    second = create_tables(dynamodb, [TableSpec("T", "reconciled", with_index)], io.StringIO())
+
+    indexes = dynamodb.describe_table(TableName="reconciled")["Table"].get("GlobalSecondaryIndexes", [])
+    assert first == ["created table reconciled"]
+    assert second == ["added index by-g to table reconciled"]
+    assert [index["IndexName"] for index in indexes] == ["by-g"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from stratus_local.template import CfnYamlLoader, Resolver, TemplateError, kebab_case, parse_project
 
 TEMPLATE = """
@@ -79,6 +80,7 @@ Resources:
   CatchAllFunction:
     Type: AWS::Serverless::Function
     Properties:
+      FunctionName: !Sub "${AWS::StackName}-catch-all"
       CodeUri: functions/catchall
       Handler: handlers.main.handler
       MemorySize: 256
@@ -237,6 +239,7 @@ def test_functions_are_collected_with_their_http_api_routes(project: Path) -> No
     assert [route.route_key for route in catch_all.routes] == ["$default"]
     assert catch_all.handler == "handlers.main.handler"
     assert catch_all.memory_mb == 256
+    assert (tracking.function_name, catch_all.function_name) == ("TrackingFunction", "stratus-local-catch-all")
 
 
 def test_functions_without_http_api_events_or_whose_condition_is_false_are_not_served(project: Path) -> None:

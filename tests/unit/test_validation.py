@@ -10,6 +10,7 @@ import json
 import math
 
 import pytest
+
 from stratus.domain import messages, validation
 from stratus.domain.entities import Dataset, DatasetInput, Metric
 from stratus.errors import InvalidParameterValue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -28,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     local.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
     local.add_argument(
-        "--state-dir", type=Path, default=Path(".stratus"), help="where state persists (default: ./.stratus)"
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where state persists across restarts (default: .stratus in the project folder)",
     )
     local.add_argument("--ephemeral", action="store_true", help="keep nothing: all state in memory")
     local.add_argument(
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     project_dir = (args.project_dir or find_project_dir()).resolve()
     stack = LocalStack(
         project_dir,
-        state_dir=None if args.ephemeral else args.state_dir,
+        state_dir=None if args.ephemeral else (args.state_dir or project_dir / ".stratus"),
         ephemeral=args.ephemeral,
         host=args.host,
         port=args.port,
@@ -68,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:
         stack.stop()
-        print(f"stratus local: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        print(f"stratus local: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         print("  (pick another with --port; on macOS, AirPlay Receiver holds port 5000)", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, request_stop)

@@ -74,11 +74,9 @@ class HttpResponse:
         return next((value for key, value in self.headers if key.lower() == name), None)
 
 
-def json_response(status: int, document: dict[str, Any], **headers: str) -> HttpResponse:
+def json_response(status: int, document: dict[str, Any]) -> HttpResponse:
     """A JSON answer produced by the gateway itself (not by a function)."""
-    body = json.dumps(document).encode()
-    extra = [(name.replace("_", "-"), value) for name, value in headers.items()]
-    return HttpResponse(status, [("Content-Type", "application/json"), *extra], body)
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(document).encode())
 
 
 def mlflow_error(status: int, message: str) -> HttpResponse:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -41,6 +42,12 @@ class GatewayHTTPServer(ThreadingHTTPServer):
         self.gateway = gateway
         self.log = log
         super().__init__(address, GatewayRequestHandler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the address (seconds on some laptops)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     @property
     def port(self) -> int:

@@ -191,10 +191,11 @@ class LocalStack:
         self._s3 = session.client("s3", endpoint_url=endpoints.s3)
         self.report.extend(create_tables(dynamodb, template.tables, self.log))
         if self.state_dir is not None and endpoints.s3_kind == "moto":
-            self._snapshot = S3Snapshot(self.state_dir / "s3")
-            restored = self._snapshot.restore(self._s3)
+            snapshot = S3Snapshot(self.state_dir / "s3")
+            restored = snapshot.restore(self._s3)
+            self._snapshot = snapshot  # only now: saving after a half-done restore would drop the objects not put back
             if restored:
-                self.report.append(f"restored {restored} S3 object(s) from {self._snapshot.folder}")
+                self.report.append(f"restored {restored} S3 object(s) from {snapshot.folder}")
         self.report.extend(create_buckets(self._s3, template.buckets))
 
     # -- what to print ------------------------------------------------------------------------------------------

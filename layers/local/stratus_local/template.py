@@ -16,6 +16,7 @@ CloudFormation short tags (``!Ref``, ``!Sub``, ``!GetAtt``, ...) are loaded as t
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,10 +190,14 @@ class Resolver:
             "AWS::SNS::Topic": "TopicName",
             "AWS::Events::EventBus": "Name",
         }.get(resource.get("Type", ""))
-        literal = properties.get(name_property) if name_property else None
-        if isinstance(literal, str):
-            return literal
+        declared = properties.get(name_property) if name_property else None
+        if isinstance(declared, str):
+            return declared
         if resource.get("Type") in (FUNCTION_TYPE, "AWS::Lambda::Function"):
+            # Function names only label logs and the context, so an expression is worth resolving.
+            with contextlib.suppress(TemplateError, KeyError, TypeError, ValueError):
+                if declared is not None:
+                    return str(self.resolve(declared))
             return logical_id
         return kebab_case(logical_id)
 

@@ -13,13 +13,6 @@ from stratus.domain.search.experiments import (
     validate_experiment_filter,
     validate_experiment_order_by,
 )
-from stratus.domain.search.limits import (
-    SEARCH_MAX_RESULTS_DEFAULT,
-    SEARCH_MAX_RESULTS_THRESHOLD,
-    validate_experiment_max_results,
-    validate_max_results,
-    validate_run_max_results,
-)
 from stratus.domain.search.runs import (
     RunQuery,
     compile_run_search,
@@ -29,8 +22,6 @@ from stratus.domain.search.runs import (
 )
 
 __all__ = [
-    "SEARCH_MAX_RESULTS_DEFAULT",
-    "SEARCH_MAX_RESULTS_THRESHOLD",
     "ExperimentQuery",
     "RunQuery",
     "compile_experiment_search",
@@ -38,10 +29,7 @@ __all__ = [
     "search_experiments",
     "search_runs",
     "validate_experiment_filter",
-    "validate_experiment_max_results",
     "validate_experiment_order_by",
-    "validate_max_results",
     "validate_run_filter",
-    "validate_run_max_results",
     "validate_run_order_by",
 ]

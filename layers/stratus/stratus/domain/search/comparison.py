@@ -49,32 +49,59 @@ def stored_metric_value(value: float) -> float:
     return value
 
 
-def like_regex(pattern: str) -> re.Pattern[str]:
-    """Compile an SQL LIKE pattern (``%`` and ``_`` wildcards, no escape character) to a regex to fullmatch."""
-    parts = [".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern]
-    return re.compile("".join(parts), re.DOTALL)
+def _segment_regex(segment: str) -> re.Pattern[str]:
+    return re.compile("".join("." if char == "_" else re.escape(char) for char in segment), re.DOTALL)
+
+
+def like_predicate(pattern: str) -> Callable[[str], bool]:
+    """A test ``text -> bool`` for an SQL LIKE pattern: ``%`` any run of characters, ``_`` one, no escape character.
+
+    The pattern is cut at each ``%``; the first piece must start the text, the last must end it and the others are
+    found left to right in between. That is exact for such patterns and never backtracks, unlike a regex with one
+    ``.*`` per ``%``, which a hostile pattern can keep busy for minutes.
+    """
+    pieces = pattern.split("%")
+    if len(pieces) == 1:
+        whole = _segment_regex(pattern)
+        return lambda text: whole.fullmatch(text) is not None
+    head, tail = _segment_regex(pieces[0]), _segment_regex(pieces[-1])
+    middle = [_segment_regex(piece) for piece in pieces[1:-1] if piece]
+    head_length, tail_length = len(pieces[0]), len(pieces[-1])
+
+    def matches(text: str) -> bool:
+        end = len(text) - tail_length
+        if end < head_length or head.match(text) is None or tail.match(text, end) is None:
+            return False
+        position = head_length
+        for piece in middle:
+            found = piece.search(text, position, end)
+            if found is None:
+                return False
+            position = found.end()
+        return True
+
+    return matches
 
 
 def string_matcher(comparator: str, value: Any) -> Matcher:
     """A test ``lhs -> bool`` for a string column; ``comparator`` is upper-case. ``None`` (NULL) never matches.
 
-    ``value`` is a string, or for ``IN`` / ``NOT IN`` an iterable of values.
+    ``value`` is a string, or for ``IN`` / ``NOT IN`` an iterable of values. A list given to ``LIKE`` or ``ILIKE``
+    matches nothing; the search refuses such a filter before evaluating it, as the reference does.
     """
+    if comparator in ("LIKE", "ILIKE") and not isinstance(value, str):
+        return lambda lhs: False
     if comparator == "LIKE":
-        return _like_matcher(like_regex(value))
+        like = like_predicate(value)
+        return lambda lhs: lhs is not None and like(lhs)
     if comparator == "ILIKE":
-        folded = like_regex(ascii_lower(value)).fullmatch
-        return lambda lhs: lhs is not None and folded(ascii_lower(lhs)) is not None
+        folded = like_predicate(ascii_lower(value))
+        return lambda lhs: lhs is not None and folded(ascii_lower(lhs))
     if comparator == "IN":
         return _membership_matcher(value, expected=True)
     if comparator == "NOT IN":
         return _membership_matcher(value, expected=False)
     return ordering_matcher(comparator, value)
-
-
-def _like_matcher(regex: re.Pattern[str]) -> Matcher:
-    fullmatch = regex.fullmatch
-    return lambda lhs: lhs is not None and fullmatch(lhs) is not None
 
 
 def _membership_matcher(values: Iterable[Any], expected: bool) -> Matcher:

@@ -77,7 +77,6 @@ class OrderKey:
 class Dialect:
     """What differs between the runs grammar and the experiments grammar."""
 
-    entity_aliases: dict[str, str]
     entity_names: Sequence[str]  # for "Valid values are [...]" in the runs message
     entity_whitelist: Sequence[str] | None  # experiments accept only these prefixes, spelled exactly
     search_attributes: Sequence[str]
@@ -133,7 +132,6 @@ RUN_ORDER_ATTRIBUTES = (
 )
 
 RUNS = Dialect(
-    entity_aliases=RUN_ENTITY_ALIASES,
     entity_names=(METRIC, PARAM, TAG, ATTRIBUTE, DATASET),
     entity_whitelist=None,
     search_attributes=RUN_SEARCH_ATTRIBUTES,
@@ -148,7 +146,6 @@ RUNS = Dialect(
 EXPERIMENT_ATTRIBUTES = ("name", "experiment_id", "creation_time", "last_update_time")
 
 EXPERIMENTS = Dialect(
-    entity_aliases={"attribute": ATTRIBUTE, "tag": TAG, "tags": TAG},
     entity_names=(METRIC, PARAM, TAG, ATTRIBUTE, DATASET),
     entity_whitelist=("attribute", "tag", "tags"),
     search_attributes=EXPERIMENT_ATTRIBUTES,
@@ -196,9 +193,7 @@ def _read_statement(statement: Statement, dialect: Dialect) -> list[Clause]:
 
 
 def _is_invalid_token(token: Token) -> bool:
-    if isinstance(token, Comparison) or token.is_whitespace:
-        return False
-    return not token.match(T.Keyword, ["AND"])
+    return not token.is_whitespace and not token.match(T.Keyword, ["AND"])
 
 
 def _join_list_and_null_comparisons(tokens: Sequence[Token]) -> list[Token | list[Token]]:

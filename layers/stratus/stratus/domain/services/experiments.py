@@ -8,7 +8,7 @@ from collections.abc import Callable
 from stratus.domain import messages, validation
 from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import paginate
-from stratus.domain.search import search_experiments
+from stratus.domain.search import compile_experiment_search
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
 
@@ -92,9 +92,10 @@ class ExperimentService:
     ) -> tuple[list[Experiment], str | None]:
         validation.validate_search_experiments_max_results(max_results)
         stages = VIEW_TYPES.get(view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        query = compile_experiment_search(filter_string, order_by)  # a bad filter costs no read
         self.ensure_default_experiment()
         candidates = [e for e in self._store.list_experiments() if e.lifecycle_stage in stages]
-        matched = search_experiments(candidates, filter_string, order_by)
+        matched = query.apply(candidates)
         return paginate(matched, page_token, max_results)
 
     def rename(self, experiment_id: str, new_name: str) -> None:

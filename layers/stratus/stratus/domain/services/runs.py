@@ -13,7 +13,7 @@ from stratus.domain import messages, validation
 from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, Run, RunInfo
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import create_page_token, paginate, parse_page_token
-from stratus.domain.search import search_runs
+from stratus.domain.search import compile_run_search
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
@@ -203,11 +203,12 @@ class RunService:
     ) -> tuple[list[Run], str | None]:
         validation.validate_search_runs_max_results(max_results)
         stages = VIEW_TYPES.get(run_view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        query = compile_run_search(filter_string, order_by)  # a bad filter costs no read
         parse_page_token(page_token)
         runs: list[Run] = []
         for experiment_id in dict.fromkeys(experiment_ids):
             runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
-        matched = search_runs(runs, filter_string, order_by)
+        matched = query.apply(runs)
         page, token = paginate(matched, page_token, max_results)
         self._fill_dataset_inputs(page)
         return page, token
