@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from stratus.domain import messages, validation
-from stratus.domain.entities import ACTIVE, DELETED, Experiment
+from stratus.domain.entities import ACTIVE, DELETED, Experiment, Run
 from stratus.domain.paging import paginate
 from stratus.domain.search import compile_experiment_search
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
@@ -110,18 +110,34 @@ class ExperimentService:
         self._modify(experiment_id, change)
 
     def delete(self, experiment_id: str) -> None:
-        def change(experiment: Experiment) -> None:
-            experiment.lifecycle_stage = DELETED
-            experiment.last_update_time = self._clock()
-
-        self._modify(experiment_id, change)
+        """Delete an active experiment and, as the reference does, every run in it."""
+        self._set_stage(experiment_id, ACTIVE, DELETED)
 
     def restore(self, experiment_id: str) -> None:
+        """Restore a deleted experiment and, as the reference does, every run in it (runs deleted one by one too)."""
+        self._set_stage(experiment_id, DELETED, ACTIVE)
+
+    def _set_stage(self, experiment_id: str, current: str, stage: str) -> None:
         def change(experiment: Experiment) -> None:
-            experiment.lifecycle_stage = ACTIVE
+            if experiment.lifecycle_stage != current:  # the reference only finds it in the other view
+                raise ResourceDoesNotExist(messages.experiment_not_found(experiment.experiment_id))
+            experiment.lifecycle_stage = stage
             experiment.last_update_time = self._clock()
 
+        experiment = self.get(experiment_id)
+        if experiment.lifecycle_stage != current:
+            raise ResourceDoesNotExist(messages.experiment_not_found(experiment.experiment_id))
+        self._set_runs_stage(experiment.experiment_id, stage)
         self._modify(experiment_id, change)
+
+    def _set_runs_stage(self, experiment_id: str, stage: str) -> None:
+        # Runs first, experiment last: if this stops half-way, the experiment is unchanged and a retry finishes.
+        def change(run: Run) -> None:
+            run.info.lifecycle_stage = stage
+
+        for run in self._store.list_runs(experiment_id):
+            if run.info.lifecycle_stage != stage:
+                self._store.modify_run(run.run_id, change)
 
     def set_tag(self, experiment_id: str, key: str, value: str) -> None:
         validation.validate_experiment_tag(key, value)

@@ -205,8 +205,10 @@ class RunService:
         stages = VIEW_TYPES.get(run_view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
         query = compile_run_search(filter_string, order_by)  # a bad filter costs no read
         parse_page_token(page_token)
+        # The reference looks experiments up by integer id: "nope" is a 400 and "01" is experiment 1.
+        canonical_ids = [validation.validate_experiment_id(experiment_id) for experiment_id in experiment_ids]
         runs: list[Run] = []
-        for experiment_id in dict.fromkeys(experiment_ids):
+        for experiment_id in dict.fromkeys(canonical_ids):
             runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
         matched = query.apply(runs)
         page, token = paginate(matched, page_token, max_results)
