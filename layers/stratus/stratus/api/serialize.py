@@ -25,6 +25,16 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v not in (None, "", [], {})}
 
 
+def page(key: str, items: list[dict[str, Any]], next_page_token: str | None) -> dict[str, Any]:
+    """A paged answer: ``{key: [...], "next_page_token": ...}``, each part omitted when empty, as proto JSON does."""
+    out: dict[str, Any] = {}
+    if items:
+        out[key] = items
+    if next_page_token:
+        out["next_page_token"] = next_page_token
+    return out
+
+
 def experiment(e: Experiment) -> dict[str, Any]:
     return _compact(
         {
@@ -92,7 +102,5 @@ def run(r: Run) -> dict[str, Any]:
             "model_inputs": [{"model_id": m.model_id} for m in r.model_inputs],
         }
     )
-    outputs = _compact(
-        {"model_outputs": [_compact({"model_id": m.model_id, "step": m.step}) for m in r.model_outputs]}
-    )
+    outputs = _compact({"model_outputs": [_compact({"model_id": m.model_id, "step": m.step}) for m in r.model_outputs]})
     return {"info": run_info(r.info), "data": data, "inputs": inputs, "outputs": outputs}

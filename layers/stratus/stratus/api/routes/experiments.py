@@ -34,12 +34,7 @@ def build(service: ExperimentService) -> Router:
     def search() -> dict[str, Any]:
         req = parse(router, schemas.SearchExperiments)
         found, token = service.search(req.view_type or "", req.max_results, req.filter, req.order_by, req.page_token)
-        out: dict[str, Any] = {}
-        if found:
-            out["experiments"] = [serialize.experiment(e) for e in found]
-        if token:
-            out["next_page_token"] = token
-        return out
+        return serialize.page("experiments", [serialize.experiment(e) for e in found], token)
 
     @router.post("/experiments/update")
     def update() -> dict[str, Any]:

@@ -18,12 +18,7 @@ def build(service: RunService) -> Router:
     def get_history() -> dict[str, Any]:
         req = parse(router, schemas.GetMetricHistory)
         history, token = service.get_metric_history(req.run_id, req.metric_key, req.max_results, req.page_token)
-        out: dict[str, Any] = {}
-        if history:
-            out["metrics"] = [serialize.metric(m) for m in history]
-        if token:
-            out["next_page_token"] = token
-        return out
+        return serialize.page("metrics", [serialize.metric(m) for m in history], token)
 
     @router.get("/metrics/get-history-bulk-interval")
     def get_history_bulk_interval() -> dict[str, Any]:
@@ -31,6 +26,6 @@ def build(service: RunService) -> Router:
         sampled = service.get_metric_history_bulk_interval(
             req.run_ids, req.metric_key, req.max_results, req.start_step, req.end_step
         )
-        return {"metrics": [serialize.metric(s.metric, s.run_id) for s in sampled]} if sampled else {}
+        return serialize.page("metrics", [serialize.metric(s.metric, s.run_id) for s in sampled], None)
 
     return router

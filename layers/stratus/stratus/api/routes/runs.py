@@ -83,8 +83,14 @@ def build(service: RunService) -> Router:
         req = parse(router, schemas.LogInputs)
         datasets = [
             DatasetInput(
-                Dataset(d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source,
-                        d.dataset.schema_, d.dataset.profile),
+                Dataset(
+                    d.dataset.name,
+                    d.dataset.digest,
+                    d.dataset.source_type,
+                    d.dataset.source,
+                    d.dataset.schema_,
+                    d.dataset.profile,
+                ),
                 tuple((t.key, t.value) for t in d.tags),
             )
             for d in req.datasets
@@ -104,11 +110,6 @@ def build(service: RunService) -> Router:
         runs, token = service.search(
             req.experiment_ids, req.filter, req.run_view_type, req.max_results, req.order_by, req.page_token
         )
-        out: dict[str, Any] = {}
-        if runs:
-            out["runs"] = [serialize.run(r) for r in runs]
-        if token:
-            out["next_page_token"] = token
-        return out
+        return serialize.page("runs", [serialize.run(r) for r in runs], token)
 
     return router

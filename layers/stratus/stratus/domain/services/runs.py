@@ -31,9 +31,7 @@ class MetricWithRunId:
 class RunService:
     """Everything the runs and metrics routes do."""
 
-    def __init__(
-        self, store: TrackingStore, experiments: ExperimentService, clock: Callable[[], int] = now_ms
-    ) -> None:
+    def __init__(self, store: TrackingStore, experiments: ExperimentService, clock: Callable[[], int] = now_ms) -> None:
         self._store = store
         self._experiments = experiments
         self._clock = clock

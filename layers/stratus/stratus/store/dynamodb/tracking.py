@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pynamodb.connection.base import MetaTable
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -46,8 +45,6 @@ LONG_VALUE_BYTES = 1024
 MAX_ATTEMPTS = 12
 _POINT = struct.Struct("<qqd")
 _POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
-
-_ = MetaTable  # imported for type checkers of pynamodb's connection module
 
 
 def _run_prefix(run_id: str) -> str:
@@ -165,7 +162,7 @@ class DynamoTrackingStore:
         except (PutError, TransactWriteError) as exc:
             if not is_condition_failure(exc):
                 raise
-            if after.name != before.name and self.get_experiment_id_by_name(after.name) not in (None,):
+            if after.name != before.name and self.get_experiment_id_by_name(after.name) is not None:
                 raise ResourceAlreadyExists(messages.experiment_already_exists(after.name)) from exc
             return False
 
@@ -473,20 +470,15 @@ def _shards_of(run: Run) -> dict[int, _Shard]:
     """Split a run's params, tags and latest metrics into data shards. A long value is kept under ``"\\0<key>"`` so
     that ``_put_long_values`` can store it before the shard that refers to it."""
     shards: dict[int, _Shard] = {}
-    for key, value in run.params.items():
-        shard = shards.setdefault(shard_of("p", key), _Shard())
-        if len(value.encode()) > LONG_VALUE_BYTES:
-            shard.long_params[key] = _sha(value)
-            shard.params[f"\0{key}"] = value
-        else:
-            shard.params[key] = value
-    for key, value in run.tags.items():
-        shard = shards.setdefault(shard_of("t", key), _Shard())
-        if len(value.encode()) > LONG_VALUE_BYTES:
-            shard.long_tags[key] = _sha(value)
-            shard.tags[f"\0{key}"] = value
-        else:
-            shard.tags[key] = value
+    for kind, values in (("p", run.params), ("t", run.tags)):
+        for key, value in values.items():
+            shard = shards.setdefault(shard_of(kind, key), _Shard())
+            short, long = (shard.params, shard.long_params) if kind == "p" else (shard.tags, shard.long_tags)
+            if len(value.encode()) > LONG_VALUE_BYTES:
+                long[key] = _sha(value)
+                short[f"\0{key}"] = value
+            else:
+                short[key] = value
     for key, metric in run.metrics.items():
         shard = shards.setdefault(shard_of("m", key), _Shard())
         shard.metrics[key] = [repr(float(metric.value)), metric.timestamp, metric.step]
