@@ -21,7 +21,7 @@ local: setup
 
 test: setup
 	$(BIN)/python -m ruff check layers functions tests
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 test-unit: setup
 	$(BIN)/python -m pytest -q tests/unit

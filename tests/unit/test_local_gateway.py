@@ -575,7 +575,8 @@ def test_with_aws_endpoint_url_set_the_stack_starts_nothing_and_restores_the_env
         (tmp_path / "functions" / folder / "app.py").write_text(ENV_APP)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "a-real-token")
-    monkeypatch.delenv("STRATUS_TABLE_NAME", raising=False)
+    for name in ("STRATUS_TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)  # another test's stack in this worker may have set them
 
     with LocalStack(tmp_path, ephemeral=True, port=0, log=io.StringIO(), log_requests=False) as stack:
         connection = http.client.HTTPConnection("127.0.0.1", int(stack.base_url.rsplit(":", 1)[1]), timeout=30)

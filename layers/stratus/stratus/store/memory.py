@@ -83,6 +83,17 @@ class InMemoryTrackingStore:
             self._runs[run_id] = after
             return copy.deepcopy(after)
 
+    def run_stages(self, experiment_id: str) -> dict[str, str]:
+        with self._lock:
+            return {
+                r.run_id: r.info.lifecycle_stage for r in self._runs.values() if r.info.experiment_id == experiment_id
+            }
+
+    def set_run_stages(self, experiment_id: str, run_ids: list[str], stage: str) -> None:
+        with self._lock:
+            for run_id in run_ids:
+                self._runs[run_id].info.lifecycle_stage = stage
+
     def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
         with self._lock:
             for m in metrics:
@@ -97,3 +108,6 @@ class InMemoryTrackingStore:
 
     def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
         """Dataset bodies live on the run itself here; ``RunService.log_inputs`` links them."""
+
+    def fill_dataset_inputs(self, runs: list[Run]) -> None:
+        """Runs read here already carry their full dataset inputs."""

@@ -42,6 +42,12 @@ class TrackingStore(Protocol):
 
     def modify_run(self, run_id: str, change: RunChange) -> Run: ...
 
+    def run_stages(self, experiment_id: str) -> dict[str, str]:
+        """run_id -> lifecycle stage of every run of one experiment (reads run info only)."""
+
+    def set_run_stages(self, experiment_id: str, run_ids: list[str], stage: str) -> None:
+        """Move many runs of one experiment to ``stage`` at once (deleting or restoring an experiment)."""
+
     def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
         """Add points to the run's history (idempotent for identical points)."""
 
@@ -49,3 +55,6 @@ class TrackingStore(Protocol):
         """All points of one metric, in MLflow's order, identical points once."""
 
     def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None: ...
+
+    def fill_dataset_inputs(self, runs: list[Run]) -> None:
+        """Replace the dataset summaries of runs read by ``list_runs`` with the full dataset inputs."""

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from stratus.domain import messages, validation
-from stratus.domain.entities import ACTIVE, DELETED, Experiment, Run
+from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import paginate
 from stratus.domain.search import compile_experiment_search
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
@@ -132,12 +132,9 @@ class ExperimentService:
 
     def _set_runs_stage(self, experiment_id: str, stage: str) -> None:
         # Runs first, experiment last: if this stops half-way, the experiment is unchanged and a retry finishes.
-        def change(run: Run) -> None:
-            run.info.lifecycle_stage = stage
-
-        for run in self._store.list_runs(experiment_id):
-            if run.info.lifecycle_stage != stage:
-                self._store.modify_run(run.run_id, change)
+        moving = [run_id for run_id, current in self._store.run_stages(experiment_id).items() if current != stage]
+        if moving:
+            self._store.set_run_stages(experiment_id, moving, stage)
 
     def set_tag(self, experiment_id: str, key: str, value: str) -> None:
         validation.validate_experiment_tag(key, value)

@@ -210,16 +210,8 @@ class RunService:
             runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
         matched = query.apply(runs)
         page, token = paginate(matched, page_token, max_results)
-        self._fill_dataset_inputs(page)
+        self._store.fill_dataset_inputs(page)  # searches read dataset summaries; the page gets full inputs
         return page, token
-
-    def _fill_dataset_inputs(self, runs: list[Run]) -> None:
-        """Searches read dataset summaries only; the page's runs get their full dataset inputs."""
-        for i, run in enumerate(runs):
-            if run.dataset_inputs:
-                full = self._store.get_run(run.run_id)
-                if full is not None:
-                    runs[i].dataset_inputs = full.dataset_inputs
 
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None

@@ -8,6 +8,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
@@ -42,6 +43,8 @@ from stratus.store.dynamodb.items import (
 from stratus.store.ports import ExperimentChange, RunChange
 
 LONG_VALUE_BYTES = 1024
+_TRANSACTION_ITEMS = 100  # AWS's limit per TransactWriteItems
+_PARALLEL_WRITES = 8
 MAX_ATTEMPTS = 12
 _POINT = struct.Struct("<qqd")
 _POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
@@ -220,6 +223,35 @@ class DynamoTrackingStore:
                 return after
         raise Conflict(f"Run {run_id} was changed concurrently too many times; retry.")
 
+    def run_stages(self, experiment_id: str) -> dict[str, str]:
+        with translated():
+            infos = RunItem.query(
+                f"EXP#{experiment_id}",
+                RunItem.sk.startswith("R#"),
+                filter_condition=RunItem.kind == RunInfoItem,
+                attributes_to_get=["pk", "sk", "kind", "lifecycle_stage"],
+                consistent_read=True,
+            )
+            return {item.sk.split("#", 2)[1]: item.lifecycle_stage for item in infos}  # type: ignore[attr-defined]
+
+    def set_run_stages(self, experiment_id: str, run_ids: list[str], stage: str) -> None:
+        """Transactions of up to 100 updates. Each bumps the run's version, so a writer that read the run before
+        this change fails its condition, re-reads and sees the new stage."""
+        chunks = [run_ids[i : i + _TRANSACTION_ITEMS] for i in range(0, len(run_ids), _TRANSACTION_ITEMS)]
+
+        def write(chunk: list[str]) -> None:
+            with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                for run_id in chunk:
+                    item = RunInfoItem(pk=f"EXP#{experiment_id}", sk=f"{_run_prefix(run_id)}I")
+                    tx.update(
+                        item,
+                        actions=[RunInfoItem.lifecycle_stage.set(stage), RunInfoItem.version.add(1)],
+                        condition=RunInfoItem.pk.exists(),
+                    )
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL_WRITES) as pool:
+            list(pool.map(write, chunks))
+
     def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
         by_key: dict[str, list[Metric]] = {}
         for metric in metrics:
@@ -272,6 +304,26 @@ class DynamoTrackingStore:
                         tags=[[k, v] for k, v in dataset_input.tags],
                     )
                 )
+
+    def fill_dataset_inputs(self, runs: list[Run]) -> None:
+        wanted = [
+            (run, (f"RUN#{run.run_id}", f"DS#{d.dataset.name}#{d.dataset.digest}"))
+            for run in runs
+            for d in run.dataset_inputs
+        ]
+        if not wanted:
+            return
+        found: dict[tuple[str, str], DatasetItem] = {}
+        with translated():
+            for item in DatasetItem.batch_get([key for _, key in wanted], consistent_read=True):
+                found[(item.pk, item.sk)] = item
+        for run in runs:
+            run.dataset_inputs = []
+        for run, key in wanted:
+            item = found.get(key)
+            if item is not None:
+                dataset = Dataset(item.name, item.digest, item.source_type, item.source, item.schema, item.profile)
+                run.dataset_inputs.append(DatasetInput(dataset, tuple((k, v) for k, v in item.tags)))
 
     # ---------------------------------------------------------------- internals
 
