@@ -17,7 +17,7 @@ from stratus.store.dynamodb import DynamoTrackingStore, bind_table
 
 @cache
 def api() -> APIGatewayHttpResolver:
-    settings = Settings()
+    settings = Settings.from_env()
     bind_table(settings.table_name, settings.region)
     store = DynamoTrackingStore()
     experiments = ExperimentService(store, settings.artifact_root)
