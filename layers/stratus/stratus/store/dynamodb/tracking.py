@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain import messages
@@ -52,6 +54,13 @@ _POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
 
 def _run_prefix(run_id: str) -> str:
     return f"R#{run_id}#"
+
+
+def _sort_key_prefix(attribute: UnicodeAttribute, prefix: str) -> Condition:
+    """Sort keys made of ``prefix`` and an ASCII rest, as a BETWEEN: DynamoDB reads and bills it exactly as
+    ``begins_with``, but DynamoDB Local (``stratus local``) seeks its index for a BETWEEN where it scans the whole
+    partition for ``begins_with`` (8 ms instead of 70 ms to read one run of a 30,000-run experiment)."""
+    return attribute.between(prefix, prefix + "\x7f")
 
 
 def shard_of(kind: str, key: str) -> int:
@@ -270,7 +279,7 @@ class DynamoTrackingStore:
         points: set[tuple[int, int, float]] = set()
         nan_points: set[tuple[int, int]] = set()
         with translated():
-            chunks = MetricChunkItem.query(f"RUN#{run_id}", MetricChunkItem.sk.startswith(f"H#{key}#"))
+            chunks = MetricChunkItem.query(f"RUN#{run_id}", _sort_key_prefix(MetricChunkItem.sk, f"H#{key}#"))
             for chunk in chunks:
                 for step, timestamp, value in _POINT.iter_unpack(chunk.points):
                     if value != value:
@@ -346,7 +355,8 @@ class DynamoTrackingStore:
         info: RunInfoItem | None = None
         shard_items: list[RunDataItem] = []
         with translated():
-            for item in RunItem.query(f"EXP#{exp}", RunItem.sk.startswith(_run_prefix(run_id)), consistent_read=True):
+            run_items = _sort_key_prefix(RunItem.sk, _run_prefix(run_id))
+            for item in RunItem.query(f"EXP#{exp}", run_items, consistent_read=True):
                 if isinstance(item, RunInfoItem):
                     info = item
                 else:
