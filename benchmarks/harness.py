@@ -162,16 +162,9 @@ class Bench:
 
 
 @contextmanager
-def local_stack(nodelay: bool = True) -> Iterator[Bench]:
-    """A fresh ephemeral ``stratus local`` (DynamoDB Local + moto S3), quiet, with the handler clock installed.
-
-    ``nodelay`` sets TCP_NODELAY on the local server's sockets. Without it every HTTP answer waits ~40 ms (Nagle's
-    algorithm holds the body until the client acknowledges the headers, and the client delays that ACK), which
-    makes filling a big stack several times slower. It changes nothing inside the handler, which is what the
-    benchmarks time."""
+def local_stack() -> Iterator[Bench]:
+    """A fresh ephemeral ``stratus local`` (DynamoDB Local + moto S3), quiet, with the handler clock installed."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    saved_nodelay = GatewayRequestHandler.disable_nagle_algorithm
-    GatewayRequestHandler.disable_nagle_algorithm = nodelay
     log = io.StringIO()
     stack = LocalStack(PROJECT_DIR, ephemeral=True, port=0, log=log, log_requests=False)
     try:
@@ -181,7 +174,6 @@ def local_stack(nodelay: bool = True) -> Iterator[Bench]:
         yield Bench(stack, clock, MlflowHttp(stack.base_url))
     finally:
         stack.stop()
-        GatewayRequestHandler.disable_nagle_algorithm = saved_nodelay
         problems = [line for line in log.getvalue().splitlines() if "Error" in line or "WARNING" in line]
         if problems:
             print("\n".join(["stratus local reported:", *problems[:40]]))

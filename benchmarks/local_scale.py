@@ -1,12 +1,13 @@
 """``stratus local`` at the scale of a real user: many runs in one experiment, millions of metric points.
 
-    python -m benchmarks.local_scale [--runs 100000] [--points 2000000] [--workers 8]
+    python -m benchmarks.local_scale [--runs 100000] [--points 2000000] [--workers 8] [--search-repeat 3]
 
 Fills a fresh ephemeral local stack (DynamoDB Local) over HTTP with ``--workers`` threads: ``--runs`` runs in one big
 experiment, and ``--points`` metric points: one run gets ``--history-points`` points of ``loss`` (the history read
 below), the rest go 1,000 per log-batch (10 keys x 100 steps) to as many runs as they need. A small experiment of
-100 runs sits beside it. Then it times the calls a user makes and prints, for each, the handler time (what Lambda
-would run, minus DynamoDB's own latency on AWS) and the DynamoDB requests and read units behind it.
+100 runs sits beside it. Then it times the calls a user makes and prints, for each, the time inside the handler
+(wall, of which waiting for DynamoDB Local, and CPU) and the DynamoDB requests and capacity units behind it.
+At the defaults this takes ~40 minutes on 2 CPUs; results: docs/benchmarks.md.
 """
 
 from __future__ import annotations

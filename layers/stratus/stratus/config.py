@@ -1,5 +1,5 @@
 """Settings, read from the environment once, in a composition root. Env var names live here, in template.yaml and in
-events/env.json, nowhere else. (A plain pydantic model: pydantic-settings cost ~400 ms of cold start for this.)"""
+events/env.json, nowhere else."""
 
 from __future__ import annotations
 
