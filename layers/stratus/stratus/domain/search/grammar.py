@@ -105,20 +105,6 @@ RUN_ENTITY_ALIASES = {
     "datasets": DATASET,
 }
 
-RUN_SEARCH_ATTRIBUTES = (
-    "artifact_uri",
-    "end_time",
-    "run_id",
-    "run_name",
-    "start_time",
-    "status",
-    "user_id",
-    "created",
-    "Created",
-    "run name",
-    "Run name",
-    "Run Name",
-)
 RUN_ORDER_ATTRIBUTES = (
     "artifact_uri",
     "end_time",
@@ -130,6 +116,8 @@ RUN_ORDER_ATTRIBUTES = (
     "created",
     "Created",
 )
+# Filters also accept the "run name" spellings, which order_by does not.
+RUN_SEARCH_ATTRIBUTES = (*RUN_ORDER_ATTRIBUTES, "run name", "Run name", "Run Name")
 
 RUNS = Dialect(
     entity_names=(METRIC, PARAM, TAG, ATTRIBUTE, DATASET),
