@@ -1,4 +1,4 @@
-"""TrackingFunction: composition root. Builds settings, store, services and the resolver once per container."""
+"""TrackingFunction: composition root. Builds settings, stores, services and the resolver once per container."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.api.app import build_tracking_api
 from stratus.config import Settings
-from stratus.domain.services import ExperimentService, RunService
+from stratus.domain.services import ExperimentService, LoggedModelService, RunService
 from stratus.observability import get_logger
-from stratus.store.dynamodb import DynamoTrackingStore, bind_table
+from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
 
 
 @cache
 def api() -> APIGatewayHttpResolver:
     settings = Settings.from_env()
     bind_table(settings.table_name, settings.region)
-    store = DynamoTrackingStore()
-    experiments = ExperimentService(store, settings.artifact_root)
-    return build_tracking_api(experiments, RunService(store, experiments))
+    experiments = ExperimentService(
+        DynamoTrackingStore(), settings.artifact_root, artifact_bucket=settings.artifact_bucket
+    )
+    logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
+    runs = RunService(DynamoTrackingStore(), experiments, model_metrics=logged_models.log_metrics)
+    return build_tracking_api(experiments, runs, logged_models)
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

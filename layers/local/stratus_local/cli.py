@@ -41,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder holding template.yaml and functions/ (default: nearest above the current folder, else this repo)",
     )
+    local.add_argument(
+        "--artifacts",
+        choices=("proxied", "direct"),
+        default=None,
+        help=(
+            "proxied (default, from samconfig.toml): artifacts go through this server and presigned URLs; "
+            "direct: clients write the emulated S3 themselves (set the printed MLFLOW_S3_ENDPOINT_URL)"
+        ),
+    )
     local.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser
 
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         log_requests=not args.quiet,
+        parameter_overrides={"ArtifactAccess": args.artifacts} if args.artifacts else None,
     )
     stop = threading.Event()
 
@@ -80,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print(stack.banner(), file=sys.stderr)
-    print(f"\nexport MLFLOW_TRACKING_URI={stack.base_url}\n", flush=True)
+    print(f"\nexport MLFLOW_TRACKING_URI={stack.base_url}", flush=True)
+    for name, value in stack.client_environment().items():
+        print(f"export {name}={value}", flush=True)
+    print(flush=True)
     print("Serving. Press Ctrl-C (or send SIGTERM) to stop everything it started.", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from stratus_local.routes import RouteMatch, Router
 from stratus_local.template import LOCAL_ACCOUNT_ID
@@ -84,13 +84,21 @@ def mlflow_error(status: int, message: str) -> HttpResponse:
     return json_response(status, {"error_code": "INVALID_PARAMETER_VALUE", "message": message})
 
 
+LARGE_UPLOAD_ADVICE = (
+    "For artifacts, set MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE=4194304 in the client's environment: the mlflow "
+    "client then uploads files of 4 MiB and more in parts straight to S3. Or use direct s3:// artifacts "
+    "(stratus local --artifacts direct)."
+)
+"""What every over-limit answer says, since almost every large body is an artifact upload."""
+
+
 def body_too_large(size: int | None) -> HttpResponse:
     """413 for a request body over API Gateway's 10 MiB limit."""
     measured = f"is {size / 1048576:.1f} MiB" if size is not None else "is larger than that"
     return mlflow_error(
         413,
         f"Request body {measured}; API Gateway HTTP APIs accept at most 10 MiB ({API_GATEWAY_MAX_BODY_BYTES} bytes). "
-        "Send large artifacts with multipart upload or straight to S3.",
+        + LARGE_UPLOAD_ADVICE,
     )
 
 
@@ -100,7 +108,7 @@ def event_too_large(size: int) -> HttpResponse:
         413,
         f"Request becomes a Lambda event of {size} bytes; Lambda accepts at most {LAMBDA_MAX_REQUEST_BYTES} bytes "
         "for a synchronous invocation. Binary bodies are base64-encoded in the event (4/3 of their size), so about "
-        "4.5 MiB of file fits. Send large artifacts with multipart upload or straight to S3.",
+        "4.5 MiB of file fits. " + LARGE_UPLOAD_ADVICE,
     )
 
 
@@ -143,8 +151,8 @@ def build_event(  # noqa: PLR0913 - each is a distinct part of the event
 ) -> dict[str, Any]:
     """The payload-format-2.0 event API Gateway would send for ``request`` on ``match``."""
     now = now or datetime.now(UTC)
-    raw_path, _, raw_query = request.target.partition("?")
-    raw_path = raw_path or "/"
+    target_path, _, raw_query = request.target.partition("?")
+    raw_path = decoded_path(target_path)
     headers, cookies = _event_headers(request)
     host = domain_name or _strip_port(request.header("host") or "localhost")
     user = user or local_user()
@@ -200,6 +208,12 @@ def build_event(  # noqa: PLR0913 - each is a distinct part of the event
     else:
         event["isBase64Encoded"] = False
     return event
+
+
+def decoded_path(target_path: str) -> str:
+    """``rawPath`` as HTTP APIs deliver it: percent-decoded (``%20`` is a space, ``%2F`` a slash), cut at a decoded
+    ``?`` (measured on live HTTP APIs; REST APIs and function URLs keep the encoding, HTTP APIs do not)."""
+    return unquote(target_path).partition("?")[0] or "/"
 
 
 def _strip_port(host: str) -> str:

@@ -24,11 +24,13 @@ from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
-from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project
+from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project, samconfig_parameter_overrides
 
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 """A real session token would pair with the fake key; the last one would make boto3 ignore our endpoints."""
 _RESERVED_PREFIXES = ("AWS_",)
+_LABELS = frozenset({"POWERTOOLS_SERVICE_NAME"})
+"""Variables that only label logs and metrics: functions may differ on them without changing behaviour."""
 """Lambda sets these itself; a template cannot."""
 
 
@@ -54,8 +56,14 @@ class LocalStack:
         port: int = 0,
         log: TextIO = sys.stderr,
         log_requests: bool = True,
+        parameter_overrides: dict[str, str] | None = None,
     ) -> None:
+        """``parameter_overrides`` go on top of samconfig.toml's ``local_start_api`` overrides."""
         self.project_dir = Path(project_dir).resolve()
+        self.parameter_overrides = {
+            **samconfig_parameter_overrides(self.project_dir),
+            **(parameter_overrides or {}),
+        }
         self.ephemeral = ephemeral or state_dir is None
         self.state_dir = None if self.ephemeral else Path(state_dir).resolve()  # type: ignore[arg-type]
         self.host = host
@@ -72,6 +80,7 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._snapshot: S3Snapshot | None = None
         self._s3: Any = None
+        self._artifact_access = "direct"
 
     @property
     def base_url(self) -> str:
@@ -85,11 +94,12 @@ class LocalStack:
     def start(self) -> str:
         """Start everything; returns the base URL (``http://127.0.0.1:5000``)."""
         started = time.monotonic()
-        self.template = parse_project(self.project_dir)
+        self.template = parse_project(self.project_dir, parameter_overrides=self.parameter_overrides)
         router = Router(self.template.routes)  # fails early on bad route keys
         self.report.extend(f"WARNING: {warning}" for warning in self.template.warnings)
         try:
             function_environment = self._function_environment(self.template)
+            self._artifact_access = function_environment.get("STRATUS_ARTIFACT_ACCESS", "direct")
             self._backends = Backends(self.state_dir, self.log)
             self._set_environment(self._backends.start(), function_environment)
             # Import the handlers (a cold start) while the DynamoDB Local JVM boots; clients are made per request
@@ -167,7 +177,7 @@ class LocalStack:
             for name, value in function.environment.items():
                 if name.startswith(_RESERVED_PREFIXES):
                     continue
-                if name in merged and merged[name][1] != value:
+                if name in merged and merged[name][1] != value and name not in _LABELS:
                     other, other_value = merged[name]
                     self.report.append(
                         f"WARNING: {other} sets {name}={other_value!r} but {function.logical_id} sets {value!r}; "
@@ -200,6 +210,25 @@ class LocalStack:
 
     # -- what to print ------------------------------------------------------------------------------------------
 
+    @property
+    def artifact_access(self) -> str:
+        """``proxied`` or ``direct``, as the functions were configured from the template."""
+        if self.template is None:
+            raise RuntimeError("the stack is not started")
+        return self._artifact_access
+
+    def client_environment(self) -> dict[str, str]:
+        """What an mlflow client needs besides MLFLOW_TRACKING_URI: with direct artifacts it writes the emulated S3
+        itself, so it needs its endpoint and (fake) credentials."""
+        if self.endpoints is None or self.artifact_access != "direct":
+            return {}
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoints.s3,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
+        }
+
     def banner(self) -> str:
         """A human summary of what runs where."""
         if self.template is None or self.endpoints is None:
@@ -214,6 +243,7 @@ class LocalStack:
         )
         buckets = [bucket.name for bucket in self.template.buckets] or ["none"]
         lines.append(f"  S3: {self.endpoints.s3_kind} at {self.endpoints.s3}; buckets: {', '.join(buckets)}")
+        lines.append(f"  Artifacts: {self.artifact_access} (choose with --artifacts proxied|direct)")
         if self.endpoints.s3_kind == "AWS_ENDPOINT_URL":
             lines.append("  State: kept by the service at AWS_ENDPOINT_URL")
         elif self.ephemeral:

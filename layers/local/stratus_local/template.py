@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,11 +363,26 @@ class Resolver:
 # Reading the parts
 
 
-def parse_project(project_dir: Path, template_name: str = "template.yaml") -> ProjectTemplate:
+def samconfig_parameter_overrides(project_dir: Path, command: str = "local_start_api") -> dict[str, str]:
+    """``parameter_overrides`` of ``[default.<command>.parameters]`` in samconfig.toml (``A=x B="y z"``), so the
+    local stack runs with the parameters ``sam local start-api`` would use."""
+    path = project_dir / "samconfig.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        config = tomllib.load(handle)
+    raw = config.get("default", {}).get(command, {}).get("parameters", {}).get("parameter_overrides", "")
+    items = raw if isinstance(raw, list) else shlex.split(str(raw))
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+def parse_project(
+    project_dir: Path, template_name: str = "template.yaml", parameter_overrides: dict[str, str] | None = None
+) -> ProjectTemplate:
     """Read ``project_dir/template.yaml`` into what the local stack serves and creates."""
     path = project_dir / template_name
     template = load_template(path)
-    resolver = Resolver(template)
+    resolver = Resolver(template, parameter_overrides=parameter_overrides)
     warnings: list[str] = []
     resources: dict[str, Any] = template.get("Resources") or {}
     globals_function = (template.get("Globals") or {}).get("Function") or {}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 ENV_NAMES = {
     "table_name": "STRATUS_TABLE_NAME",
     "artifact_bucket": "STRATUS_ARTIFACT_BUCKET",
     "default_artifact_root": "STRATUS_DEFAULT_ARTIFACT_ROOT",
+    "artifact_access": "STRATUS_ARTIFACT_ACCESS",
+    "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
     "region": "AWS_REGION",
 }
 
@@ -23,7 +26,11 @@ class Settings(BaseModel):
 
     table_name: str = "stratus"  # template.yaml: StratusTable
     artifact_bucket: str = "stratus-artifacts"  # template.yaml: ArtifactBucket
-    default_artifact_root: str = ""  # empty: s3://<artifact_bucket>/mlartifacts
+    default_artifact_root: str = ""  # empty: derived from artifact_access
+    # proxied: new experiments get mlflow-artifacts:/<id> (bytes through the API, presigned S3 URLs);
+    # direct: s3://<artifact_bucket>/mlartifacts/<id> (clients use their own AWS credentials).
+    artifact_access: Literal["proxied", "direct"] = "direct"
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=43200)
     region: str = "us-east-1"
 
     @classmethod
@@ -32,5 +39,9 @@ class Settings(BaseModel):
 
     @property
     def artifact_root(self) -> str:
-        root = self.default_artifact_root or f"s3://{self.artifact_bucket}/mlartifacts"
-        return root.rstrip("/")
+        """Where new experiments keep artifacts; an experiment's location is this plus ``/<experiment_id>``."""
+        if self.default_artifact_root:
+            return self.default_artifact_root.rstrip("/")
+        if self.artifact_access == "proxied":
+            return "mlflow-artifacts:"
+        return f"s3://{self.artifact_bucket}/mlartifacts"

@@ -7,25 +7,38 @@ import json
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from stratus.api.routes import experiments, meta, metrics, runs
-from stratus.domain.services import ExperimentService, RunService
+from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, runs
+from stratus.domain.services import ArtifactService, ExperimentService, LoggedModelService, RunService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
 
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACT_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 
 
 def error_response(error: StratusError) -> Response:
     return Response(status_code=error.http_status, content_type="application/json", body=json.dumps(error.to_json()))
 
 
-def build_tracking_api(experiment_service: ExperimentService, run_service: RunService) -> APIGatewayHttpResolver:
+def build_tracking_api(
+    experiment_service: ExperimentService, run_service: RunService, logged_model_service: LoggedModelService
+) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(experiments.build(experiment_service), prefix=prefix)
         app.include_router(runs.build(run_service), prefix=prefix)
         app.include_router(metrics.build(run_service), prefix=prefix)
+        app.include_router(logged_models.build(logged_model_service), prefix=prefix)
     app.include_router(meta.build())
+    install_error_handlers(app)
+    return app
+
+
+def build_artifacts_api(artifact_service: ArtifactService) -> APIGatewayHttpResolver:
+    """The proxied artifact API (``/api/2.0/mlflow-artifacts/...``), served by its own function."""
+    app = APIGatewayHttpResolver()
+    for prefix in ARTIFACT_PREFIXES:
+        app.include_router(artifacts.build(artifact_service), prefix=prefix)
     install_error_handlers(app)
     return app
 

@@ -179,3 +179,81 @@ class GetMetricHistoryBulkInterval(Request):
     start_step: int | None = None
     end_step: int | None = None
     max_results: int | None = None
+
+
+# ---------------------------------------------------------------- logged models
+
+
+class CreateLoggedModel(Request):
+    experiment_id: str
+    name: str | None = None
+    model_type: str | None = None
+    source_run_id: str | None = None
+    params: list[KeyValue] = Field(default_factory=list)
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class GetLoggedModel(Request):
+    allow_deleted: bool = False
+
+
+class FinalizeLoggedModel(Request):
+    status: int | str
+
+
+class LoggedModelTags(Request):
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class LoggedModelParams(Request):
+    params: list[KeyValue] = Field(default_factory=list)
+
+
+class DatasetFilter(Request):
+    dataset_name: str = ""
+    dataset_digest: str | None = None
+
+
+class LoggedModelOrderBy(Request):
+    field_name: str
+    ascending: bool = True
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+class SearchLoggedModels(Request):
+    experiment_ids: list[str]
+    filter: str | None = None
+    datasets: list[DatasetFilter] = Field(default_factory=list)
+    max_results: int | None = None
+    order_by: list[LoggedModelOrderBy] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+# ---------------------------------------------------------------- proxied artifacts
+
+
+class ListArtifacts(Request):
+    path: str | None = None
+
+
+class CreateMultipartUpload(Request):
+    path: str
+    num_parts: int = 1
+
+
+class MultipartPart(Request):
+    part_number: int
+    etag: str
+    url: str | None = None
+
+
+class CompleteMultipartUpload(Request):
+    path: str
+    upload_id: str
+    parts: list[MultipartPart]
+
+
+class AbortMultipartUpload(Request):
+    path: str
+    upload_id: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stratus.domain.entities import DatasetInput, Experiment, Metric, Run, RunInfo
+from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, ModelMetric, Run, RunInfo
 
 
 def _double(value: float) -> float | str:
@@ -104,3 +104,39 @@ def run(r: Run) -> dict[str, Any]:
     )
     outputs = _compact({"model_outputs": [_compact({"model_id": m.model_id, "step": m.step}) for m in r.model_outputs]})
     return {"info": run_info(r.info), "data": data, "inputs": inputs, "outputs": outputs}
+
+
+def model_metric(m: ModelMetric) -> dict[str, Any]:
+    return _compact(
+        {
+            "key": m.key,
+            "value": _double(m.value),
+            "timestamp": m.timestamp,
+            "step": m.step,
+            "model_id": m.model_id,
+            "dataset_name": m.dataset_name,
+            "dataset_digest": m.dataset_digest,
+            "run_id": m.run_id,
+        }
+    ) | {"value": _double(m.value)}
+
+
+def logged_model(m: LoggedModel) -> dict[str, Any]:
+    """``LoggedModel`` (info + data), as the reference writes it."""
+    info = _compact(
+        {
+            "model_id": m.model_id,
+            "experiment_id": m.experiment_id,
+            "name": m.name,
+            "creation_timestamp_ms": m.creation_timestamp_ms,
+            "last_updated_timestamp_ms": m.last_updated_timestamp_ms,
+            "artifact_uri": m.artifact_uri,
+            "status": m.status,
+            "model_type": m.model_type,
+            "source_run_id": m.source_run_id,
+            "status_message": m.status_message,
+            "tags": _key_values(m.tags),
+        }
+    )
+    data = _compact({"params": _key_values(m.params), "metrics": [model_metric(x) for x in m.metrics]})
+    return {"info": info, "data": data}

@@ -90,3 +90,45 @@ class Run:
     @property
     def run_id(self) -> str:
         return self.info.run_id
+
+
+LOGGED_MODEL_STATUSES = (
+    "LOGGED_MODEL_STATUS_UNSPECIFIED",
+    "LOGGED_MODEL_PENDING",
+    "LOGGED_MODEL_READY",
+    "LOGGED_MODEL_UPLOAD_FAILED",
+)
+
+
+@dataclass(frozen=True)
+class ModelMetric:
+    """A metric point logged against a logged model (``log-batch`` metrics that carry ``model_id``)."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    model_id: str | None = None
+
+
+@dataclass
+class LoggedModel:
+    """An MLflow 3 logged model (mlflow/protos/service.proto LoggedModel): the unit ``log_model`` creates."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_uri: str
+    creation_timestamp_ms: int
+    last_updated_timestamp_ms: int
+    status: str = "LOGGED_MODEL_PENDING"
+    lifecycle_stage: str = ACTIVE
+    model_type: str | None = None
+    source_run_id: str | None = None
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: list[ModelMetric] = field(default_factory=list)

@@ -311,3 +311,23 @@ def _as_int_if_possible(value: str | int) -> str | int:
         return int(value)
     except (TypeError, ValueError):
         return value
+
+
+# ---------------------------------------------------------------- logged models
+
+
+def logged_model_not_found(model_id: str) -> str:
+    """RESOURCE_DOES_NOT_EXIST (404), also for a deleted model."""
+    return f"Logged model with ID '{model_id}' not found."
+
+
+def logged_model_bad_name(name: str) -> str:
+    bad_chars = ("/", ":", ".", "%", '"', "'")
+    return (
+        f"Invalid model name ({name!r}) provided. Model name must be a non-empty string "
+        f"and cannot contain the following characters: {bad_chars}"
+    )
+
+
+def logged_model_tag_not_found(key: str, model_id: str) -> str:
+    return f"No tag with key {key!r} found for model with ID {model_id!r}."

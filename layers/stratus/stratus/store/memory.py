@@ -7,9 +7,9 @@ import threading
 from collections.abc import Iterable
 
 from stratus.domain import messages
-from stratus.domain.entities import DatasetInput, Experiment, Metric, Run
+from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
-from stratus.store.ports import ExperimentChange, RunChange
+from stratus.store.ports import ExperimentChange, LoggedModelChange, RunChange
 
 
 class InMemoryTrackingStore:
@@ -111,3 +111,34 @@ class InMemoryTrackingStore:
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         """Runs read here already carry their full dataset inputs."""
+
+
+class InMemoryLoggedModelStore:
+    """``LoggedModelStore`` in a dict."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._models: dict[str, LoggedModel] = {}
+
+    def insert_logged_model(self, model: LoggedModel) -> None:
+        with self._lock:
+            self._models[model.model_id] = copy.deepcopy(model)
+
+    def get_logged_model(self, model_id: str) -> LoggedModel | None:
+        with self._lock:
+            found = self._models.get(model_id)
+            return copy.deepcopy(found) if found else None
+
+    def list_logged_models(self, experiment_id: str) -> list[LoggedModel]:
+        with self._lock:
+            return [copy.deepcopy(m) for m in self._models.values() if m.experiment_id == experiment_id]
+
+    def modify_logged_model(self, model_id: str, change: LoggedModelChange) -> LoggedModel:
+        with self._lock:
+            current = self._models.get(model_id)
+            if current is None:
+                raise ResourceDoesNotExist(messages.logged_model_not_found(model_id))
+            after = copy.deepcopy(current)
+            change(after)
+            self._models[model_id] = after
+            return copy.deepcopy(after)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from stratus.domain.entities import DatasetInput, Experiment, Metric, Run
+from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -58,3 +58,21 @@ class TrackingStore(Protocol):
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         """Replace the dataset summaries of runs read by ``list_runs`` with the full dataset inputs."""
+
+
+LoggedModelChange = Callable[[LoggedModel], None]
+
+
+class LoggedModelStore(Protocol):
+    """MLflow 3 logged models. ``modify_logged_model`` is optimistic like ``modify_run`` and raises
+    ``ResourceDoesNotExist`` for an unknown id."""
+
+    def insert_logged_model(self, model: LoggedModel) -> None: ...
+
+    def get_logged_model(self, model_id: str) -> LoggedModel | None:
+        """The model whatever its lifecycle stage; None if there is none."""
+
+    def list_logged_models(self, experiment_id: str) -> list[LoggedModel]:
+        """Every logged model of one experiment, deleted ones included."""
+
+    def modify_logged_model(self, model_id: str, change: LoggedModelChange) -> LoggedModel: ...

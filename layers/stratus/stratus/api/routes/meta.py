@@ -26,8 +26,9 @@ def build() -> Router:
             "store_type": "SqlStore",
             "workspaces_enabled": False,
             "trace_archival_enabled": False,
-            "multipart_uploads_enabled": False,
-            "multipart_downloads_enabled": False,
+            # Proxied artifacts live in S3: large uploads go in presigned parts, every download is presigned.
+            "multipart_uploads_enabled": True,
+            "multipart_downloads_enabled": True,
             "presigned_upload_run_id_supported": False,
             "presigned_upload_model_id_supported": False,
             "features_enabled": {"gateway": False},

@@ -8,12 +8,19 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from stratus.api import schemas, serialize
 from stratus.api.request import parse
-from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO
+from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO, ModelMetric
 from stratus.domain.services import RunService
 
 
 def _metric(m: schemas.MetricIn) -> Metric:
     return Metric(m.key, m.value, m.timestamp, m.step)
+
+
+def _model_metric(m: schemas.MetricIn) -> ModelMetric | None:
+    """The point as a logged model's metric, when it names one."""
+    if not m.model_id:
+        return None
+    return ModelMetric(m.key, m.value, m.timestamp, m.step, None, m.dataset_name, m.dataset_digest, m.model_id)
 
 
 def build(service: RunService) -> Router:
@@ -61,7 +68,7 @@ def build(service: RunService) -> Router:
     @router.post("/runs/log-metric")
     def log_metric() -> dict[str, Any]:
         req = parse(router, schemas.LogMetric)
-        service.log_metric(req.run_id, _metric(req))
+        service.log_metric(req.run_id, _metric(req), _model_metric(req))
         return {}
 
     @router.post("/runs/log-parameter")
@@ -75,7 +82,8 @@ def build(service: RunService) -> Router:
         req = parse(router, schemas.LogBatch)
         params = [(p.key, p.value) for p in req.params]
         tags = [(t.key, t.value) for t in req.tags]
-        service.log_batch(req.run_id, [_metric(m) for m in req.metrics], params, tags)
+        model_metrics = [mm for mm in map(_model_metric, req.metrics) if mm is not None]
+        service.log_batch(req.run_id, [_metric(m) for m in req.metrics], params, tags, model_metrics=model_metrics)
         return {}
 
     @router.post("/runs/log-inputs")

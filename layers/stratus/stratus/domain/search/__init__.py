@@ -13,6 +13,11 @@ from stratus.domain.search.experiments import (
     validate_experiment_filter,
     validate_experiment_order_by,
 )
+from stratus.domain.search.logged_models import (
+    LoggedModelQuery,
+    compile_logged_model_search,
+    search_logged_models,
+)
 from stratus.domain.search.runs import (
     RunQuery,
     compile_run_search,
@@ -23,10 +28,13 @@ from stratus.domain.search.runs import (
 
 __all__ = [
     "ExperimentQuery",
+    "LoggedModelQuery",
     "RunQuery",
     "compile_experiment_search",
+    "compile_logged_model_search",
     "compile_run_search",
     "search_experiments",
+    "search_logged_models",
     "search_runs",
     "validate_experiment_filter",
     "validate_experiment_order_by",

@@ -1,6 +1,8 @@
-"""Services: MLflow's rules, written against the store port."""
+"""Services: MLflow's rules, written against the store ports."""
 
+from stratus.domain.services.artifacts import ArtifactService
 from stratus.domain.services.experiments import ExperimentService
+from stratus.domain.services.logged_models import LoggedModelService
 from stratus.domain.services.runs import RunService
 
-__all__ = ["ExperimentService", "RunService"]
+__all__ = ["ArtifactService", "ExperimentService", "LoggedModelService", "RunService"]

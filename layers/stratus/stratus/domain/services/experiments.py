@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from stratus.domain import messages, validation
+from stratus.domain.artifact_paths import resolve_s3_location
 from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import paginate
 from stratus.domain.search import compile_experiment_search
@@ -24,10 +25,19 @@ def now_ms() -> int:
 class ExperimentService:
     """Everything the experiments routes do."""
 
-    def __init__(self, store: TrackingStore, artifact_root: str, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        artifact_root: str,
+        clock: Callable[[], int] = now_ms,
+        *,
+        artifact_bucket: str | None = None,
+    ) -> None:
+        """``artifact_bucket``: when given, an explicit ``artifact_location`` must be a prefix of that bucket."""
         self._store = store
         self._artifact_root = artifact_root.rstrip("/")
         self._clock = clock
+        self._artifact_bucket = artifact_bucket
         self._default_checked = False
 
     def ensure_default_experiment(self) -> None:
@@ -57,6 +67,8 @@ class ExperimentService:
             validation.validate_experiment_tag(key, value)
         if artifact_location:
             validation.validate_experiment_artifact_location(artifact_location)
+            if self._artifact_bucket is not None:
+                resolve_s3_location(artifact_location, self._artifact_bucket)
         self.ensure_default_experiment()
         if self._store.get_experiment_id_by_name(name) is not None:
             raise ResourceAlreadyExists(messages.experiment_already_exists(name))

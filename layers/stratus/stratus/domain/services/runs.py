@@ -10,13 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from stratus.domain import messages, validation
-from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, Run, RunInfo
+from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, ModelMetric, Run, RunInfo
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import create_page_token, paginate, parse_page_token
 from stratus.domain.search import compile_run_search
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
+
+ModelMetricSink = Callable[[str, list[ModelMetric]], None]
+"""Receives the metrics of a log-batch that name a logged model (LoggedModelService.log_metrics)."""
 
 RUN_NAME_TAG = "mlflow.runName"
 SEARCH_RUNS_DEFAULT_MAX_RESULTS = 1000
@@ -31,10 +34,17 @@ class MetricWithRunId:
 class RunService:
     """Everything the runs and metrics routes do."""
 
-    def __init__(self, store: TrackingStore, experiments: ExperimentService, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        experiments: ExperimentService,
+        clock: Callable[[], int] = now_ms,
+        model_metrics: ModelMetricSink | None = None,
+    ) -> None:
         self._store = store
         self._experiments = experiments
         self._clock = clock
+        self._model_metrics = model_metrics
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -111,6 +121,7 @@ class RunService:
         tags: list[tuple[str, str]],
         *,
         single: bool = False,
+        model_metrics: list[ModelMetric] | None = None,
     ) -> None:
         """MLflow's log_batch. Params, tags and latest values go in one conditional write that re-checks the rules on
         a fresh read, so a rejected batch writes nothing and concurrent writers never break a rule; the history
@@ -138,9 +149,11 @@ class RunService:
         self._store.modify_run(run_id, change)
         if metrics:
             self._store.append_metric_history(run_id, metrics)
+        if model_metrics and self._model_metrics is not None:
+            self._model_metrics(run_id, [replace(m, run_id=run_id) for m in model_metrics])
 
-    def log_metric(self, run_id: str, metric: Metric) -> None:
-        self.log_batch(run_id, [metric], [], [], single=True)
+    def log_metric(self, run_id: str, metric: Metric, model_metric: ModelMetric | None = None) -> None:
+        self.log_batch(run_id, [metric], [], [], single=True, model_metrics=[model_metric] if model_metric else None)
 
     def log_param(self, run_id: str, key: str, value: str) -> None:
         self.log_batch(run_id, [], [(key, value)], [], single=True)

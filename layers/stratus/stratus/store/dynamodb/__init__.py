@@ -1,6 +1,7 @@
 """The DynamoDB adapter (pynamodb). Keys and access patterns: docs/data-model.md."""
 
 from stratus.store.dynamodb.binding import bind_table
+from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
 from stratus.store.dynamodb.tracking import DynamoTrackingStore
 
-__all__ = ["DynamoTrackingStore", "bind_table"]
+__all__ = ["DynamoLoggedModelStore", "DynamoTrackingStore", "bind_table"]

@@ -11,6 +11,8 @@
 | long value          | ``RUN#<run_id>``   | ``V#<sha256>``          | a param or tag value over 1 KB                  |
 | metric history      | ``RUN#<run_id>``   | ``H#<key>#<chunk id>``  | packed points of one metric from one write      |
 | dataset input       | ``RUN#<run_id>``   | ``DS#<name>#<digest>``  | a dataset with its schema, profile and tags     |
+| logged model pointer| ``MODEL#<id>``     | ``#``                   | experiment_id (immutable, cached)               |
+| logged model        | ``EXP#<exp_id>``   | ``M#<model_id>``        | the model: info, tags, params, metrics          |
 
 Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
 else; what a search never needs (history, long values, dataset bodies) lives under the run's own partition.
@@ -120,6 +122,29 @@ class DatasetItem(StratusItem):
     tags = ListAttribute(default=list)  # type: ignore[var-annotated]  # [[key, value], ...]
 
 
+class LoggedModelPointerItem(StratusItem):
+    experiment_id = UnicodeAttribute()
+
+
+class LoggedModelItem(StratusItem):
+    model_id = UnicodeAttribute()
+    experiment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    artifact_uri = UnicodeAttribute()
+    status = UnicodeAttribute()
+    lifecycle_stage = UnicodeAttribute()
+    creation_timestamp_ms = NumberAttribute()
+    last_updated_timestamp_ms = NumberAttribute()
+    model_type = UnicodeAttribute(null=True)
+    source_run_id = UnicodeAttribute(null=True)
+    status_message = UnicodeAttribute(null=True)
+    tags = MapAttribute[str, str](default=dict)
+    params = MapAttribute[str, str](default=dict)
+    # [key, value as text, timestamp, step, run_id, dataset_name, dataset_digest] per point
+    metrics = ListAttribute(default=list)  # type: ignore[var-annotated]
+    version = NumberAttribute(default=0)
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -132,4 +157,6 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ValueItem,
     MetricChunkItem,
     DatasetItem,
+    LoggedModelPointerItem,
+    LoggedModelItem,
 )

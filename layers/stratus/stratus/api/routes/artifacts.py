@@ -1,0 +1,87 @@
+"""``/mlflow-artifacts/*``: proxied artifacts. Paths come from the event's path, which HTTP APIs deliver already
+percent-decoded, and are resolved by the service; downloads answer with presigned URLs, never with the bytes."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from stratus.api import schemas
+from stratus.api.request import parse
+from stratus.domain.services.artifacts import ArtifactService
+
+_ANY_PATH = ".+"  # Powertools compiles route rules as regular expressions; artifact paths span segments
+
+
+def _raw_path_after(router: Router, marker: str) -> str:
+    """The part of the (decoded) request path after ``marker``."""
+    return router.current_event.path.partition(marker)[2]
+
+
+def _body_bytes(router: Router) -> bytes:
+    event = router.current_event
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+
+
+def build(service: ArtifactService) -> Router:
+    router = Router()
+    files = "/mlflow-artifacts/artifacts/"
+
+    @router.put(files + _ANY_PATH)
+    def upload() -> dict[str, Any]:
+        service.upload(
+            _raw_path_after(router, files), _body_bytes(router), router.current_event.headers.get("content-type")
+        )
+        return {}
+
+    @router.get(files + _ANY_PATH)
+    def download() -> Response:
+        presigned = service.presigned_download(_raw_path_after(router, files))
+        return Response(status_code=307, headers={"Location": presigned.url}, body="")
+
+    @router.delete(files + _ANY_PATH)
+    def delete() -> dict[str, Any]:
+        service.delete(_raw_path_after(router, files))
+        return {}
+
+    @router.get("/mlflow-artifacts/artifacts")
+    def list_artifacts() -> dict[str, Any]:
+        entries = service.list(parse(router, schemas.ListArtifacts).path)
+        listed = [
+            {"path": e.name, "is_dir": True}
+            if e.is_dir
+            else {"path": e.name, "is_dir": False, "file_size": e.file_size}
+            for e in entries
+        ]
+        return {"files": listed} if listed else {}
+
+    @router.get("/mlflow-artifacts/presigned/" + _ANY_PATH)
+    def presigned() -> dict[str, Any]:
+        found = service.presigned_download(_raw_path_after(router, "/mlflow-artifacts/presigned/"))
+        return {"url": found.url, "headers": {}, "file_size": found.file_size}
+
+    @router.post("/mlflow-artifacts/mpu/create/" + _ANY_PATH)
+    def mpu_create() -> dict[str, Any]:
+        req = parse(router, schemas.CreateMultipartUpload)
+        upload = service.create_multipart(_raw_path_after(router, "/mpu/create/"), req.path, req.num_parts)
+        credentials = [{"part_number": n, "url": url, "headers": {}} for n, url in enumerate(upload.part_urls, 1)]
+        return {"upload_id": upload.upload_id, "credentials": credentials}
+
+    @router.post("/mlflow-artifacts/mpu/complete/" + _ANY_PATH)
+    def mpu_complete() -> dict[str, Any]:
+        req = parse(router, schemas.CompleteMultipartUpload)
+        parts = [(p.part_number, p.etag) for p in req.parts]
+        service.complete_multipart(_raw_path_after(router, "/mpu/complete/"), req.path, req.upload_id, parts)
+        return {}
+
+    @router.post("/mlflow-artifacts/mpu/abort/" + _ANY_PATH)
+    def mpu_abort() -> dict[str, Any]:
+        req = parse(router, schemas.AbortMultipartUpload)
+        service.abort_multipart(_raw_path_after(router, "/mpu/abort/"), req.path, req.upload_id)
+        return {}
+
+    return router

@@ -1,0 +1,116 @@
+"""Proxied artifacts (``mlflow-artifacts:/`` URIs): every path is resolved to one key inside the artifacts of an
+existing, active run or logged model before S3 is touched. Bytes go through the function only on small uploads;
+downloads are presigned and large uploads are multipart with presigned part URLs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from stratus.domain import messages
+from stratus.domain.artifact_paths import ArtifactOwner, resolve_proxied_path
+from stratus.domain.entities import ACTIVE
+from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.store.ports import LoggedModelStore, TrackingStore
+from stratus.store.s3 import ArtifactEntry, S3ArtifactStore
+
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+
+@dataclass(frozen=True)
+class PresignedDownload:
+    url: str
+    file_size: int
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    upload_id: str
+    part_urls: list[str]
+
+
+class ArtifactService:
+    """What the ``/mlflow-artifacts/*`` routes do."""
+
+    def __init__(self, artifacts: S3ArtifactStore, tracking: TrackingStore, models: LoggedModelStore) -> None:
+        self._artifacts = artifacts
+        self._tracking = tracking
+        self._models = models
+
+    # ---------------------------------------------------------------- resolution
+
+    def resolve(self, path: str, *, writing: bool = False) -> ArtifactOwner:
+        """The owner and key of a request path (decoded once already, as API Gateway HTTP APIs deliver paths);
+        refuses unsafe paths, unknown owners and owners that are deleted."""
+        owner = resolve_proxied_path(path, decoded=True)
+        if owner.kind == "run":
+            run = self._tracking.get_run(owner.owner_id)
+            if run is None or run.info.experiment_id != owner.experiment_id:
+                raise ResourceDoesNotExist(messages.run_not_found(owner.owner_id))
+            stage = run.info.lifecycle_stage
+        else:
+            model = self._models.get_logged_model(owner.owner_id)
+            if model is None or model.experiment_id != owner.experiment_id:
+                raise ResourceDoesNotExist(messages.logged_model_not_found(owner.owner_id))
+            stage = model.lifecycle_stage
+        if stage != ACTIVE:
+            if writing:
+                raise InvalidParameterValue(
+                    f"The {owner.kind} {owner.owner_id} must be in the 'active' state. Current state is {stage}."
+                )
+            raise ResourceDoesNotExist(f"The artifacts of {owner.kind} {owner.owner_id} are not served: it is {stage}.")
+        return owner
+
+    # ---------------------------------------------------------------- operations
+
+    def upload(self, path: str, body: bytes, content_type: str | None) -> None:
+        owner = self.resolve(path, writing=True)
+        if not owner.relative:
+            raise InvalidParameterValue("An artifact upload must name a file inside the artifact root.")
+        self._artifacts.put(owner.key, body, content_type)
+
+    def presigned_download(self, path: str) -> PresignedDownload:
+        owner = self.resolve(path)
+        size = self._artifacts.size(owner.key) if owner.relative else None
+        if size is None:
+            raise ResourceDoesNotExist(f"The artifact '{owner.relative or '.'}' does not exist.")
+        return PresignedDownload(self._artifacts.presigned_get(owner.key, posixpath.basename(owner.key)), size)
+
+    def list(self, path: str | None) -> list[ArtifactEntry]:
+        """The children of a folder; ``[]`` for a file or a missing path (the client reads ``{}`` as "no files")."""
+        if not path:
+            raise InvalidParameterValue("List an artifact folder by its path: <experiment>/<run>/artifacts[/...].")
+        owner = self.resolve(path)
+        return self._artifacts.list_children(owner.key)
+
+    def delete(self, path: str) -> None:
+        owner = self.resolve(path, writing=True)
+        self._artifacts.delete_tree(owner.key)
+
+    # ---------------------------------------------------------------- multipart
+
+    def _upload_target(self, folder: str, local_path: str) -> ArtifactOwner:
+        """The key a multipart upload writes: the folder of the URL plus the *basename* of the client's local path
+        (the client sends its absolute local path; nothing else of it is used)."""
+        name = posixpath.basename(local_path.replace("\\", "/"))
+        if not name:
+            raise InvalidParameterValue("'path' must name the file being uploaded.")
+        return self.resolve(f"{folder.rstrip('/')}/{name}", writing=True)
+
+    def create_multipart(self, folder: str, local_path: str, num_parts: int) -> MultipartUpload:
+        if not 1 <= num_parts <= MAX_PARTS:
+            raise InvalidParameterValue(f"'num_parts' must be between 1 and {MAX_PARTS}, got {num_parts}.")
+        owner = self._upload_target(folder, local_path)
+        upload_id, urls = self._artifacts.create_multipart(owner.key, num_parts)
+        return MultipartUpload(upload_id, urls)
+
+    def complete_multipart(self, folder: str, local_path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        if not parts:
+            raise InvalidParameterValue("'parts' must list every uploaded part with its ETag.")
+        owner = self._upload_target(folder, local_path)
+        self._artifacts.complete_multipart(owner.key, upload_id, parts)
+
+    def abort_multipart(self, folder: str, local_path: str, upload_id: str) -> None:
+        owner = self._upload_target(folder, local_path)
+        self._artifacts.abort_multipart(owner.key, upload_id)
