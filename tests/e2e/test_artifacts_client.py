@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -228,3 +229,28 @@ def test_logged_model_api(run_id: str) -> None:
     assert client.search_logged_models([experiment_id], filter_string="name = 'lm'") == []
     with pytest.raises(MlflowException, match="Invalid model name"):
         client.create_logged_model(experiment_id, name="a/b")
+
+
+def test_an_explicit_location_in_the_stacks_bucket_is_kept_and_written_directly(tmp_path: Path) -> None:
+    bucket = os.environ["STRATUS_ARTIFACT_BUCKET"]
+    client = MlflowClient()
+    experiment_id = client.create_experiment("explicit-location", artifact_location=f"s3://{bucket}/team-a")
+    assert client.get_experiment(experiment_id).artifact_location == f"s3://{bucket}/team-a"
+    run = client.create_run(experiment_id)
+    assert run.info.artifact_uri == f"s3://{bucket}/team-a/{run.info.run_id}/artifacts"
+    # The test process holds the local stack's S3 endpoint and credentials, so the client writes S3 itself.
+    client.log_text(run.info.run_id, "direct", "d.txt")
+    assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/d.txt") == "direct"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["s3://someone-elses-bucket/x", "file:///tmp/x", "/tmp/x", "s3://{bucket}/mlartifacts/7", "s3://{bucket}/a/../b"],
+)
+def test_other_explicit_locations_are_refused(location: str) -> None:
+    bucket = os.environ["STRATUS_ARTIFACT_BUCKET"]
+    with pytest.raises(MlflowException) as caught:
+        MlflowClient().create_experiment(
+            f"refused-{uuid.uuid4().hex}", artifact_location=location.format(bucket=bucket)
+        )
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"

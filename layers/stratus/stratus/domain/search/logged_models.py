@@ -176,9 +176,6 @@ class _Clause:
     value: object  # float for numeric keys; otherwise a str, or what a parenthesised literal evaluated to
     numeric: bool
 
-    def describe(self) -> str:
-        return f"{self.entity}.{self.key}"
-
 
 def _parse_filter(filter_string: str | None) -> list[_Clause]:
     if not filter_string:
