@@ -41,6 +41,7 @@ template-check:
 
 bench: setup
 	$(BIN)/python -m benchmarks.tracking
+	$(BIN)/python -m benchmarks.artifacts
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
