@@ -547,7 +547,9 @@ class S3Snapshot:
                     new[key] = previous
                     continue
                 obj = s3.get_object(Bucket=bucket, Key=key)
-                (folder / file_name).write_bytes(obj["Body"].read())
+                partial = folder / f"{file_name}.partial"
+                partial.write_bytes(obj["Body"].read())
+                partial.replace(folder / file_name)  # a process killed mid-copy leaves the old file whole
                 new[key] = {
                     "file": file_name,
                     "etag": etag,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,8 @@ from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_projec
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 """A real session token would pair with the fake key; the last one would make boto3 ignore our endpoints."""
 _RESERVED_PREFIXES = ("AWS_",)
+AUTOSAVE_SECONDS = 5.0
+"""How often ``stratus local`` copies new S3 objects (artifacts) to its state folder."""
 _LABELS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 """Variables that only label logs and metrics: functions may differ on them without changing behaviour."""
 """Lambda sets these itself; a template cannot."""
@@ -79,6 +82,9 @@ class LocalStack:
         self._server: GatewayHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._snapshot: S3Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
+        self._autosave_stop = threading.Event()
+        self._autosave: threading.Thread | None = None
         self._s3: Any = None
         self._artifact_access = "direct"
 
@@ -126,9 +132,14 @@ class LocalStack:
         if server is not None:
             server.shutdown()
             server.server_close()
+        self._autosave_stop.set()
+        if self._autosave is not None:
+            self._autosave.join(timeout=60)
+            self._autosave = None
         if self._snapshot is not None and self._s3 is not None:
             try:
-                count = self._snapshot.save(self._s3)
+                with self._snapshot_lock:
+                    count = self._snapshot.save(self._s3)
                 if count:
                     print(f"stratus local: saved {count} S3 object(s) to {self._snapshot.folder}", file=self.log)
             except Exception as exc:  # noqa: BLE001 - stopping must go on
@@ -204,9 +215,25 @@ class LocalStack:
             snapshot = S3Snapshot(self.state_dir / "s3")
             restored = snapshot.restore(self._s3)
             self._snapshot = snapshot  # only now: saving after a half-done restore would drop the objects not put back
+            self._autosave_stop.clear()
+            self._autosave = threading.Thread(target=self._autosave_loop, name="stratus-s3-autosave", daemon=True)
+            self._autosave.start()
             if restored:
                 self.report.append(f"restored {restored} S3 object(s) from {snapshot.folder}")
         self.report.extend(create_buckets(self._s3, template.buckets))
+
+    def _autosave_loop(self) -> None:
+        """Copy new and changed S3 objects to the state folder every few seconds (unchanged ones are skipped by
+        ETag), so a killed process loses at most the artifacts of the last interval."""
+        while not self._autosave_stop.wait(AUTOSAVE_SECONDS):
+            snapshot, s3 = self._snapshot, self._s3
+            if snapshot is None or s3 is None:
+                return
+            try:
+                with self._snapshot_lock:
+                    snapshot.save(s3)
+            except Exception as exc:  # noqa: BLE001 - keep serving; the save at stop tries again
+                print(f"stratus local: could not save S3 objects: {exc}", file=self.log)
 
     # -- what to print ------------------------------------------------------------------------------------------
 
@@ -250,8 +277,8 @@ class LocalStack:
             lines.append("  State: in memory only (--ephemeral); nothing is kept when this stops")
         elif self.endpoints.s3_kind == "moto":
             lines.append(
-                f"  State: {self.state_dir} (DynamoDB as written; S3 objects copied there on a clean stop only, "
-                "so a killed process loses the artifacts written since it started)"
+                f"  State: {self.state_dir} (DynamoDB as written; S3 objects copied there every "
+                f"{AUTOSAVE_SECONDS:.0f} s and on stop)"
             )
         else:
             lines.append(f"  State: {self.state_dir}")
