@@ -320,9 +320,9 @@ def sides(reference_server: BootingServer, tracking_uri: str) -> tuple[Side, Sid
     """Both servers holding the dataset. Stratus is loaded while the reference server boots."""
     stratus = Side("stratus", tracking_uri, parallel=QUERY_THREADS)
     with ThreadPoolExecutor(1) as pool:
-        # Serially for now: one CI run on a fresh clone lost one run (Run_41) from every Stratus search after a
-        # parallel load, with no error logged; not reproduced since. Investigation is open (see the issue note).
-        stratus_loaded = pool.submit(load_dataset, stratus, 1)
+        # In parallel: this once lost a run silently, when stratus local ran two invocations of one function at once
+        # and Powertools' class-level current_event mixed their requests up (fixed in stratus_local/lambdas.py).
+        stratus_loaded = pool.submit(load_dataset, stratus, 4)
         # One request at a time for the reference: without Flask-WTF installed, every runs/search retries importing
         # mlflow.server.auth, and a concurrent request can see the half-imported module (an HTML 500).
         reference = Side("reference", reference_server.wait(), parallel=1)

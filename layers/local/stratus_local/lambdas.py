@@ -130,6 +130,9 @@ class LocalFunction:
         self.spec = spec
         self.log = log
         self._handler: Handler | None = None
+        # One invocation at a time, as in a Lambda execution environment. Handlers may rely on it: Powertools keeps
+        # the event being resolved in a class attribute, so two requests at once would read each other's bodies.
+        self._busy = threading.Lock()
 
     def load(self) -> Handler:
         """Import the handler now (the cold start); a failure is retried on the next invocation, as Lambda does."""
@@ -145,14 +148,15 @@ class LocalFunction:
         except Exception as exc:
             self.report(f"Runtime.ImportModuleError: cannot import the handler {self.spec.handler!r}", exc)
             raise InvocationError(name) from exc
-        context = LambdaContext(self.spec, request_id)
-        started = time.monotonic()
-        try:
-            result = handler(json.loads(event_json), context)
-        except Exception as exc:
-            self.report(f"unhandled {type(exc).__name__} in request {request_id}", exc)
-            raise InvocationError(name) from exc
-        elapsed = time.monotonic() - started
+        with self._busy:  # the context's deadline and the elapsed time start when the invocation does
+            context = LambdaContext(self.spec, request_id)
+            started = time.monotonic()
+            try:
+                result = handler(json.loads(event_json), context)
+            except Exception as exc:
+                self.report(f"unhandled {type(exc).__name__} in request {request_id}", exc)
+                raise InvocationError(name) from exc
+            elapsed = time.monotonic() - started
         if elapsed > self.spec.timeout_s:
             print(
                 f"[{name}] WARNING: took {elapsed:.1f} s; on AWS it would time out after {self.spec.timeout_s:g} s "

@@ -7,13 +7,20 @@ import json
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, runs
-from stratus.domain.services import ArtifactService, ExperimentService, LoggedModelService, RunService
+from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, registry, runs
+from stratus.domain.services import (
+    ArtifactService,
+    ExperimentService,
+    LoggedModelService,
+    RegistryService,
+    RunService,
+)
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
 
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+STRATUS_PREFIXES = ("/api/2.0/stratus", "/ajax-api/2.0/stratus")
 
 
 def error_response(error: StratusError) -> Response:
@@ -30,6 +37,18 @@ def build_tracking_api(
         app.include_router(metrics.build(run_service), prefix=prefix)
         app.include_router(logged_models.build(logged_model_service), prefix=prefix)
     app.include_router(meta.build())
+    install_error_handlers(app)
+    return app
+
+
+def build_registry_api(registry_service: RegistryService) -> APIGatewayHttpResolver:
+    """The model registry (``/api/2.0/mlflow/registered-models``, ``/model-versions``) and its promotion history
+    (``/api/2.0/stratus/registered-models/history``), served by its own function."""
+    app = APIGatewayHttpResolver()
+    for prefix in API_PREFIXES:
+        app.include_router(registry.build(registry_service), prefix=prefix)
+    for prefix in STRATUS_PREFIXES:
+        app.include_router(registry.build_history(registry_service), prefix=prefix)
     install_error_handlers(app)
     return app
 

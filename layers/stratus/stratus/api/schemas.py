@@ -257,3 +257,86 @@ class CompleteMultipartUpload(Request):
 class AbortMultipartUpload(Request):
     path: str
     upload_id: str
+
+
+# ---------------------------------------------------------------- model registry
+
+
+class CreateRegisteredModel(Request):
+    name: str | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+    description: str | None = None
+
+
+class RegisteredModelName(Request):
+    name: str | None = None
+
+
+class RenameRegisteredModel(Request):
+    name: str | None = None
+    new_name: str | None = None
+
+
+class UpdateRegisteredModel(Request):
+    name: str | None = None
+    description: str | None = None
+
+
+class RegistrySearch(Request):
+    filter: str | None = None
+    max_results: int | str | None = None  # checked by the registry search, with the reference's messages
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+class RegisteredModelTag(Request):
+    name: str | None = None
+    key: str | None = None
+    value: str = ""
+
+
+class GetLatestVersions(Request):
+    name: str | None = None
+    stages: list[str] = Field(default_factory=list)
+
+
+class CreateModelVersion(Request):
+    name: str | None = None
+    source: str
+    run_id: str | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+    run_link: str | None = None
+    description: str | None = None
+    model_id: str | None = None
+
+
+class ModelVersionRef(Request):
+    name: str | None = None
+    version: str | None = None
+
+
+class UpdateModelVersion(ModelVersionRef):
+    description: str | None = None
+
+
+class TransitionModelVersionStage(ModelVersionRef):
+    stage: str | None = None
+    archive_existing_versions: bool = False
+
+
+class ModelVersionTag(ModelVersionRef):
+    key: str | None = None
+    value: str = ""
+
+
+class RegisteredModelAlias(Request):
+    name: str | None = None
+    alias: str | None = None
+    version: str | None = None
+
+
+class PromotionHistory(Request):
+    name: str | None = None
+    version: str | None = None
+    max_results: int | None = None
+    page_token: str | None = None

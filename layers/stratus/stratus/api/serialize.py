@@ -6,7 +6,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, ModelMetric, Run, RunInfo
+from stratus.domain.entities import (
+    DatasetInput,
+    Experiment,
+    LoggedModel,
+    Metric,
+    ModelMetric,
+    ModelVersion,
+    PromotionEvent,
+    RegisteredModel,
+    Run,
+    RunInfo,
+)
 
 
 def _double(value: float) -> float | str:
@@ -140,3 +151,53 @@ def logged_model(m: LoggedModel) -> dict[str, Any]:
     )
     data = _compact({"params": _key_values(m.params), "metrics": [model_metric(x) for x in m.metrics]})
     return {"info": info, "data": data}
+
+
+def model_version(v: ModelVersion) -> dict[str, Any]:
+    return _compact(
+        {
+            "name": v.name,
+            "version": str(v.version),
+            "creation_timestamp": v.creation_timestamp,
+            "last_updated_timestamp": v.last_updated_timestamp,
+            "user_id": v.user_id,
+            "current_stage": v.current_stage,
+            "description": v.description,
+            "source": v.source,
+            "run_id": v.run_id,
+            "status": v.status,
+            "status_message": v.status_message,
+            "tags": _key_values(v.tags),
+            "run_link": v.run_link,
+            "aliases": list(v.aliases),
+        }
+    )
+
+
+def registered_model(m: RegisteredModel) -> dict[str, Any]:
+    return _compact(
+        {
+            "name": m.name,
+            "creation_timestamp": m.creation_timestamp,
+            "last_updated_timestamp": m.last_updated_timestamp,
+            "description": m.description,
+            "latest_versions": [model_version(v) for v in m.latest_versions],
+            "tags": _key_values(m.tags),
+            "aliases": [{"alias": a, "version": str(n)} for a, n in sorted(m.aliases.items())],
+        }
+    )
+
+
+def promotion_event(e: PromotionEvent) -> dict[str, Any]:
+    """One entry of ``GET /api/2.0/stratus/registered-models/history`` (docs/registry.md)."""
+    return {
+        "event_id": e.event_id,
+        "name": e.model_name,
+        "version": str(e.version),
+        "kind": e.kind,
+        "alias": e.alias,
+        "from": e.before,
+        "to": e.after,
+        "actor": e.actor,
+        "timestamp": e.timestamp,
+    }

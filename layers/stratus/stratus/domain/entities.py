@@ -132,3 +132,62 @@ class LoggedModel:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     metrics: list[ModelMetric] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- model registry
+
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+@dataclass
+class ModelVersion:
+    """A version of a registered model (mlflow/protos/model_registry.proto ModelVersion). ``version`` is a number;
+    the wire carries it as a string."""
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    source: str
+    run_id: str | None = None
+    model_id: str | None = None
+    storage_location: str | None = None  # where get-download-uri points (a logged model's artifacts), if not source
+    run_link: str | None = None
+    description: str | None = None
+    user_id: str | None = None
+    current_stage: str = "None"
+    status: str = "READY"
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RegisteredModel:
+    """A registered model with its tags and aliases (alias -> version number). ``latest_versions`` (the newest
+    version of each stage) is filled in by the service when it answers."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PromotionEvent:
+    """One entry of a registered model's promotion history (beyond MLflow, mlflow#2169): a stage transition or an
+    alias set, moved or deleted. ``before``/``after`` are stages for a transition and version numbers (as text, or
+    None) for an alias."""
+
+    model_name: str
+    version: int
+    kind: str  # "stage" | "alias_set" | "alias_moved" | "alias_deleted"
+    before: str | None
+    after: str | None
+    actor: str
+    timestamp: int
+    alias: str | None = None
+    event_id: str = ""

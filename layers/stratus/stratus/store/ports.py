@@ -4,9 +4,19 @@ and ``memory.InMemoryTrackingStore`` (unit tests)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
-from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run
+from stratus.domain.entities import (
+    DatasetInput,
+    Experiment,
+    LoggedModel,
+    Metric,
+    ModelVersion,
+    PromotionEvent,
+    RegisteredModel,
+    Run,
+)
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -76,3 +86,46 @@ class LoggedModelStore(Protocol):
         """Every logged model of one experiment, deleted ones included."""
 
     def modify_logged_model(self, model_id: str, change: LoggedModelChange) -> LoggedModel: ...
+
+
+@dataclass
+class RegistrySnapshot:
+    """A registered model and (some or all of) its versions, read together; what a registry change edits."""
+
+    model: RegisteredModel
+    versions: dict[int, ModelVersion]
+
+
+RegistryChange = Callable[[RegistrySnapshot], list[PromotionEvent]]
+"""Edits a snapshot in place (a version removed from ``versions`` is deleted) and returns the history to record."""
+
+
+class RegistryStore(Protocol):
+    """Registered models, their versions and promotion history. Changes are optimistic and atomic: ``modify``
+    re-reads and calls ``change`` again when a concurrent writer won; it raises ``ResourceDoesNotExist`` (with the
+    reference's message) for an unknown model."""
+
+    def create_model(self, model: RegisteredModel) -> None:
+        """``ResourceAlreadyExists`` if the name is taken."""
+
+    def get_model(self, name: str) -> RegisteredModel | None: ...
+
+    def list_models(self) -> list[RegisteredModel]: ...
+
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    def get_version(self, name: str, version: int) -> ModelVersion | None: ...
+
+    def create_version(self, name: str, build: Callable[[int], ModelVersion], touched: int) -> ModelVersion:
+        """Allocate the next version number (1, 2, 3... never reused, no gaps), store ``build(number)`` and set the
+        model's last update to ``touched``, in one transaction."""
+
+    def modify(self, name: str, change: RegistryChange, versions: list[int] | None = None) -> RegistrySnapshot:
+        """Apply ``change`` to the model with ``versions`` (all of them when None) and record its history."""
+
+    def rename_model(self, name: str, new_name: str, touched: int) -> RegisteredModel: ...
+
+    def delete_model(self, name: str) -> None: ...
+
+    def history(self, name: str) -> list[PromotionEvent]:
+        """The model's promotion history, newest first."""

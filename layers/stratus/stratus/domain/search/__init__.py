@@ -18,6 +18,16 @@ from stratus.domain.search.logged_models import (
     compile_logged_model_search,
     search_logged_models,
 )
+from stratus.domain.search.registry import (
+    ModelVersionQuery,
+    RegisteredModelQuery,
+    compile_model_version_search,
+    compile_registered_model_search,
+    search_model_versions,
+    search_registered_models,
+    validate_model_version_max_results,
+    validate_registered_model_max_results,
+)
 from stratus.domain.search.runs import (
     RunQuery,
     compile_run_search,
@@ -29,15 +39,23 @@ from stratus.domain.search.runs import (
 __all__ = [
     "ExperimentQuery",
     "LoggedModelQuery",
+    "ModelVersionQuery",
+    "RegisteredModelQuery",
     "RunQuery",
     "compile_experiment_search",
     "compile_logged_model_search",
+    "compile_model_version_search",
+    "compile_registered_model_search",
     "compile_run_search",
     "search_experiments",
     "search_logged_models",
+    "search_model_versions",
+    "search_registered_models",
     "search_runs",
     "validate_experiment_filter",
     "validate_experiment_order_by",
+    "validate_model_version_max_results",
+    "validate_registered_model_max_results",
     "validate_run_filter",
     "validate_run_order_by",
 ]

@@ -2,6 +2,7 @@
 
 from stratus.store.dynamodb.binding import bind_table
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
+from stratus.store.dynamodb.registry import DynamoRegistryStore
 from stratus.store.dynamodb.tracking import DynamoTrackingStore
 
-__all__ = ["DynamoLoggedModelStore", "DynamoTrackingStore", "bind_table"]
+__all__ = ["DynamoLoggedModelStore", "DynamoRegistryStore", "DynamoTrackingStore", "bind_table"]

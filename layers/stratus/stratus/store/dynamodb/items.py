@@ -13,6 +13,10 @@
 | dataset input       | ``RUN#<run_id>``   | ``DS#<name>#<digest>``  | a dataset with its schema, profile and tags     |
 | logged model pointer| ``MODEL#<id>``     | ``#``                   | experiment_id (immutable, cached)               |
 | logged model        | ``EXP#<exp_id>``   | ``M#<model_id>``        | the model: info, tags, params, metrics          |
+| registered model    | ``REGMODELS``      | ``M#<rm_id>``           | name, description, tags, aliases, next version  |
+| model name claim    | ``RMNAME#<name>``  | ``#``                   | rm_id: the unique name, moved by a rename       |
+| model version       | ``RM#<rm_id>``     | ``V#<version:010d>``    | a version: stage, source, run, tags             |
+| promotion event     | ``RM#<rm_id>``     | ``H#<time:013d>#<id>``  | a stage transition or alias change              |
 
 Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
 else; what a search never needs (history, long values, dataset bodies) lives under the run's own partition.
@@ -145,6 +149,51 @@ class LoggedModelItem(StratusItem):
     version = NumberAttribute(default=0)
 
 
+class RegisteredModelItem(StratusItem):
+    rm_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    creation_timestamp = NumberAttribute()
+    last_updated_timestamp = NumberAttribute()
+    tags = MapAttribute[str, str](default=dict)
+    aliases = MapAttribute(default=dict)  # type: ignore[var-annotated]  # alias -> version number
+    last_version = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+
+
+class ModelNameItem(StratusItem):
+    rm_id = UnicodeAttribute()
+
+
+class ModelVersionItem(StratusItem):
+    number = NumberAttribute()
+    creation_timestamp = NumberAttribute()
+    last_updated_timestamp = NumberAttribute()
+    source = UnicodeAttribute()
+    run_id = UnicodeAttribute(null=True)
+    model_id = UnicodeAttribute(null=True)
+    storage_location = UnicodeAttribute(null=True)
+    run_link = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    current_stage = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_message = UnicodeAttribute(null=True)
+    tags = MapAttribute[str, str](default=dict)
+    version = NumberAttribute(default=0)
+
+
+class PromotionEventItem(StratusItem):
+    number = NumberAttribute()
+    kind = UnicodeAttribute()
+    before = UnicodeAttribute(null=True)
+    after = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute()
+    timestamp = NumberAttribute()
+    alias = UnicodeAttribute(null=True)
+    event_id = UnicodeAttribute()
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -159,4 +208,8 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     DatasetItem,
     LoggedModelPointerItem,
     LoggedModelItem,
+    RegisteredModelItem,
+    ModelNameItem,
+    ModelVersionItem,
+    PromotionEventItem,
 )

@@ -1,0 +1,31 @@
+"""RegistryFunction: composition root of the model registry API and its promotion history."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.api.app import build_registry_api
+from stratus.config import Settings
+from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
+from stratus.observability import get_logger
+from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
+
+
+@cache
+def api() -> APIGatewayHttpResolver:
+    settings = Settings.from_env()
+    bind_table(settings.table_name, settings.region)
+    tracking = DynamoTrackingStore()
+    experiments = ExperimentService(tracking, settings.artifact_root, artifact_bucket=settings.artifact_bucket)
+    logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
+    registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
+    return build_registry_api(registry)
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_logger().append_keys(route=event.get("routeKey"))
+    return api().resolve(event, context)

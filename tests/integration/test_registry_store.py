@@ -1,0 +1,101 @@
+"""The registry store under moto with AWS's batch and transaction rules enforced: version numbers under concurrent
+registration, changes that touch several versions, rename and delete."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
+from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.store.dynamodb import DynamoRegistryStore, bind_table
+from stratus.store.ports import RegistrySnapshot
+from stratus_local.backends import create_tables
+from stratus_local.template import parse_project
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(aws: None) -> Iterator[DynamoRegistryStore]:
+    project = parse_project(PROJECT_DIR)
+    create_tables(boto3.client("dynamodb"), project.tables, io.StringIO())
+    bind_table(project.tables[0].name, os.environ["AWS_REGION"])
+    yield DynamoRegistryStore()
+
+
+def _version(name: str, number: int) -> ModelVersion:
+    return ModelVersion(name, number, 1, 1, "models:/m-" + "0" * 32)
+
+
+def test_a_registration_that_loses_a_race_takes_the_next_number(store: DynamoRegistryStore) -> None:
+    """Deterministic interleaving: while one registration is between its read and its write, another one commits.
+    (moto's conditional writes are not thread-safe, so real threads run against DynamoDB Local in tests/e2e.)"""
+    store.create_model(RegisteredModel("m", 1, 1))
+    offered: list[int] = []
+
+    def build(number: int) -> ModelVersion:
+        offered.append(number)
+        if len(offered) == 1:  # the competitor commits first
+            store.create_version("m", lambda n: _version("m", n), 2)
+        return _version("m", number)
+
+    assert store.create_version("m", build, 3).version == 2
+    assert offered == [1, 2]
+    assert sorted(v.version for v in store.list_versions("m")) == [1, 2]
+    assert store.get_model("m").last_updated_timestamp == 3  # type: ignore[union-attr]
+
+
+def test_a_name_is_taken_once(store: DynamoRegistryStore) -> None:
+    store.create_model(RegisteredModel("m", 1, 1))
+    with pytest.raises(ResourceAlreadyExists):
+        store.create_model(RegisteredModel("m", 2, 2))
+
+
+def test_a_change_writes_versions_aliases_and_history_together(store: DynamoRegistryStore) -> None:
+    store.create_model(RegisteredModel("m", 1, 1))
+    for _ in range(3):
+        store.create_version("m", lambda n: _version("m", n), 1)
+
+    def change(snapshot: RegistrySnapshot) -> list[PromotionEvent]:
+        snapshot.versions[1].current_stage = "Archived"
+        snapshot.versions[2].current_stage = "Production"
+        del snapshot.versions[3]
+        snapshot.model.aliases["champion"] = 2
+        return [PromotionEvent("m", 2, "stage", "None", "Production", "me", 5, None, "e1")]
+
+    store.modify("m", change)
+    assert {v.version: v.current_stage for v in store.list_versions("m")} == {1: "Archived", 2: "Production"}
+    assert store.get_model("m").aliases == {"champion": 2}  # type: ignore[union-attr]
+    assert [(e.kind, e.after, e.actor) for e in store.history("m")] == [("stage", "Production", "me")]
+    # A deleted number is never handed out again.
+    assert store.create_version("m", lambda n: _version("m", n), 1).version == 4
+
+
+def test_rename_keeps_everything_and_delete_removes_everything(store: DynamoRegistryStore) -> None:
+    store.create_model(RegisteredModel("old", 1, 1, "d", {"t": "v"}))
+    store.create_version("old", lambda n: _version("old", n), 1)
+    def alias(snapshot: RegistrySnapshot) -> list[PromotionEvent]:
+        snapshot.model.aliases["a"] = 1
+        return []
+
+    store.modify("old", alias, versions=[])
+    store.create_model(RegisteredModel("taken", 1, 1))
+    with pytest.raises(ResourceAlreadyExists):
+        store.rename_model("old", "taken", 3)
+    store.rename_model("old", "new", 3)
+    assert store.get_model("old") is None
+    model = store.get_model("new")
+    assert model is not None and (model.tags, model.aliases, model.description) == ({"t": "v"}, {"a": 1}, "d")
+    assert [v.name for v in store.list_versions("new")] == ["new"]
+    store.delete_model("new")
+    assert store.get_model("new") is None and store.list_versions("new") == []
+    with pytest.raises(ResourceDoesNotExist):
+        store.modify("new", lambda s: [])
+    store.create_model(RegisteredModel("new", 9, 9))  # the name is free again, with nothing left over
+    assert store.list_versions("new") == [] and store.history("new") == []
