@@ -254,3 +254,22 @@ def test_other_explicit_locations_are_refused(location: str) -> None:
             f"refused-{uuid.uuid4().hex}", artifact_location=location.format(bucket=bucket)
         )
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_logged_models_artifacts_are_listed_by_its_id(run_id: str, tracking_uri: str) -> None:
+    client = MlflowClient()
+    experiment_id = client.get_run(run_id).info.experiment_id
+    model = client.create_logged_model(experiment_id, name="listed", source_run_id=run_id)
+    base = f"{tracking_uri}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/models/{model.model_id}/artifacts"
+    for path in ("MLmodel", "sub/weights.bin"):
+        assert requests.put(f"{base}/{path}", data=b"12345", timeout=10).status_code == 200
+    url = f"{tracking_uri}/api/2.0/mlflow/logged-models/{model.model_id}/artifacts/directories"
+    root = requests.get(url, timeout=10).json()
+    assert root["root_uri"] == model.artifact_location
+    assert root["files"] == [
+        {"path": "MLmodel", "is_dir": False, "file_size": 5},
+        {"path": "sub", "is_dir": True},
+    ]
+    sub = requests.get(url, params={"artifact_directory_path": "sub"}, timeout=10).json()
+    assert sub["files"] == [{"path": "sub/weights.bin", "is_dir": False, "file_size": 5}]
+    assert requests.get(url, params={"artifact_directory_path": "../x"}, timeout=10).status_code == 400

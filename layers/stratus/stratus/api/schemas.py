@@ -237,6 +237,10 @@ class ListArtifacts(Request):
     path: str | None = None
 
 
+class ListLoggedModelArtifacts(Request):
+    artifact_directory_path: str | None = None
+
+
 class CreateMultipartUpload(Request):
     path: str
     num_parts: int = 1

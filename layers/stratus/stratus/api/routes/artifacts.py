@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from stratus.api import schemas
 from stratus.api.request import parse
 from stratus.domain.services.artifacts import ArtifactService
+from stratus.store.s3 import ArtifactEntry
 
 _ANY_PATH = ".+"  # Powertools compiles route rules as regular expressions; artifact paths span segments
 
@@ -25,6 +26,13 @@ def _body_bytes(router: Router) -> bytes:
     event = router.current_event
     body = event.get("body") or ""
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+
+
+def _file(entry: ArtifactEntry) -> dict[str, Any]:
+    """MLflow's FileInfo: folders carry no size."""
+    if entry.is_dir:
+        return {"path": entry.name, "is_dir": True}
+    return {"path": entry.name, "is_dir": False, "file_size": entry.file_size}
 
 
 def build(service: ArtifactService) -> Router:
@@ -58,6 +66,12 @@ def build(service: ArtifactService) -> Router:
             for e in entries
         ]
         return {"files": listed} if listed else {}
+
+    @router.get("/mlflow/logged-models/<model_id>/artifacts/directories")
+    def list_model_artifacts(model_id: str) -> dict[str, Any]:
+        req = parse(router, schemas.ListLoggedModelArtifacts)
+        root_uri, entries = service.list_model_artifacts(model_id, req.artifact_directory_path)
+        return {"root_uri": root_uri, "files": [_file(e) for e in entries]} if entries else {"root_uri": root_uri}
 
     @router.get("/mlflow-artifacts/presigned/" + _ANY_PATH)
     def presigned() -> dict[str, Any]:

@@ -84,6 +84,18 @@ class ArtifactService:
         owner = self.resolve(path)
         return self._artifacts.list_children(owner.key)
 
+    def list_model_artifacts(self, model_id: str, directory: str | None) -> tuple[str, list[ArtifactEntry]]:
+        """``logged-models/<id>/artifacts/directories``: the model's artifact root URI and the children of
+        ``directory`` (relative to that root, and named relative to it too)."""
+        model = self._models.get_logged_model(model_id)
+        if model is None or model.lifecycle_stage != ACTIVE:
+            raise ResourceDoesNotExist(messages.logged_model_not_found(model_id))
+        folder = (directory or "").strip("/")
+        owner = self.resolve("/".join(p for p in (model.experiment_id, "models", model_id, "artifacts", folder) if p))
+        entries = self._artifacts.list_children(owner.key)
+        prefix = f"{owner.relative}/" if owner.relative else ""
+        return model.artifact_uri, [ArtifactEntry(prefix + e.name, e.is_dir, e.file_size) for e in entries]
+
     def delete(self, path: str) -> None:
         owner = self.resolve(path, writing=True)
         self._artifacts.delete_tree(owner.key)
