@@ -4,7 +4,8 @@
 #   2. sam validate --lint                  (cfn-lint through SAM CLI)
 #   3. cfn-lint template.yaml
 #   4. both AuthorizationType values translate: AWS_IAM guards every route, NONE guards none
-#   5. sam build                            (layer deps for python3.12/arm64 + the function)
+#   5. sam build                            (layers/stratus/Makefile: arm64 wheels + python3.12 bytecode; functions)
+#   6. the built layer                      (arm64 pydantic-core; every module has the .pyc that python3.12 reads)
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own virtualenv ($SAM_VENV), never in the
 # project's .venv. The venv is reused when its `sam` works and created (or repaired) otherwise.
 # Exits non-zero if any check fails. Run from anywhere: `bash .ci/sam-checks.sh`.
@@ -13,7 +14,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SAM_VENV="${SAM_VENV:-/work/.samvenv}"
 SAM_CLI_VERSION="${SAM_CLI_VERSION:-1.170.0}"
-# `sam build` with BuildMethod python3.12 needs a python3.12 on PATH.
+# `sam build` needs a python3.12 on PATH: the functions' BuildMethod python3.12 and the StratusLayer Makefile
+# (pip for the arm64 wheels, compileall for the runtime's bytecode) both run it.
 PY312_BIN="${PY312_BIN:-/root/.pyenv/versions/3.12.1/bin}"
 # .aws-sam is git-ignored; sam build keeps build.toml and .aws-sam/deps beside it for --cached rebuilds.
 SAM_BUILD_DIR="${SAM_BUILD_DIR:-$ROOT/.aws-sam/build}"
@@ -27,7 +29,7 @@ export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
 log() { printf '\n=== %s\n' "$*"; }
 
 if ! command -v python3.12 >/dev/null 2>&1; then
-    echo "sam-checks: python3.12 not found (set PY312_BIN); sam build needs it for BuildMethod python3.12" >&2
+    echo "sam-checks: python3.12 not found (set PY312_BIN); sam build needs it for the functions and the layer" >&2
     exit 1
 fi
 
@@ -78,8 +80,15 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-EXPECTED_ROUTES = 11  # ten explicit routes + $default
 source = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
+# Every HttpApi event of every function is one route (the one without a Path is $default).
+EXPECTED_ROUTES = sum(
+    1
+    for resource in source["Resources"].values()
+    if resource.get("Type") == "AWS::Serverless::Function"
+    for event in (resource.get("Properties", {}).get("Events") or {}).values()
+    if event.get("Type") == "HttpApi"
+)
 pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stratus",
           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 ok = True
@@ -113,15 +122,47 @@ timed() {
     return $rc
 }
 
+# What Lambda's python3.12 on arm64 needs from the built layer: pydantic-core's arm64 extension, and beside every
+# module an unchecked-hash cpython-312 .pyc (a missing or timestamp-checked one is compiled again on every cold start,
+# since /opt is read-only).
+check_layer() {
+    python3.12 - "$SAM_BUILD_DIR/StratusLayer/python" <<'PY'
+import pathlib
+import sys
+
+layer = pathlib.Path(sys.argv[1])
+problems = []
+if not list(layer.glob("pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so")):
+    problems.append("no arm64 pydantic-core extension for CPython 3.12")
+sources = [p for p in layer.rglob("*.py") if "__pycache__" not in p.parts]
+uncompiled = []
+for source in sources:
+    pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+    # PEP 552 flags: 0b01 = hash-based, 0b10 = check the source; unchecked-hash is exactly 0b01
+    if not pyc.is_file() or int.from_bytes(pyc.read_bytes()[4:8], "little") != 0b01:
+        uncompiled.append(source.relative_to(layer))
+if not (layer / "stratus" / "__init__.py").is_file():
+    problems.append("no stratus package")
+if uncompiled:
+    problems.append(f"{len(uncompiled)} of {len(sources)} modules without an unchecked-hash cpython-312 .pyc, "
+                    f"e.g. {', '.join(map(str, uncompiled[:3]))}")
+print(f"{layer}: {len(sources)} modules, {len(sources) - len(uncompiled)} compiled for python3.12")
+for problem in problems:
+    print(f"  {problem}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+}
+
 run "sam validate" "$SAM" validate --language-extensions --template-file template.yaml
 run "sam validate --lint" "$SAM" validate --lint --template-file template.yaml
 run "cfn-lint" "$CFN_LINT" template.yaml
 run "auth modes" check_auth_modes
 run "sam build" "$SAM" build --template-file template.yaml --build-dir "$SAM_BUILD_DIR" \
     --cached --cache-dir "$SAM_CACHE_DIR" --parallel
+run "built layer" check_layer
 
 if [ "${#failed[@]}" -gt 0 ]; then
     printf '\nsam-checks FAILED: %s\n' "${failed[*]}" >&2
     exit 1
 fi
-printf '\nsam-checks OK (sam validate, sam validate --lint, cfn-lint, auth modes, sam build)\n'
+printf '\nsam-checks OK (sam validate, sam validate --lint, cfn-lint, auth modes, sam build, built layer)\n'

@@ -1,32 +1,37 @@
-"""Cold start of each function in template.yaml: handler import time, import contributors, first requests.
+"""Cold start of each function in template.yaml: handler import time, import contributors, first requests, sizes.
 
 Every figure comes from a fresh interpreter started the way the Lambda runtime loads a function: the current folder
 is the function's CodeUri and its layers are on ``PYTHONPATH`` (as ``/opt/python`` is). Import time is measured
 inside the process with ``time.perf_counter`` (wall) and ``time.process_time`` (CPU) around ``import app``, so
-interpreter start-up is excluded. Two set-ups:
+interpreter start-up is excluded. Three set-ups:
 
-* **venv**: the layer folders on ``PYTHONPATH`` and the project's virtualenv behind them, with compiled ``.pyc``
-  files warm (one unmeasured import first);
-* **Lambda-like**: what ``sam build`` puts in the layer and nothing else: each layer's source plus the dependency
-  closure of its ``requirements.txt``, copied from the virtualenv without ``__pycache__``, run with ``-S -B`` (no
-  site-packages, no bytecode written). ``sam build`` ships no ``.pyc`` files and ``/opt`` is read-only, so on AWS
-  every cold start compiles every module it imports; this set-up pays that too.
+* **venv**: the layer folders on ``PYTHONPATH`` and the project's virtualenv (Python 3.11) behind them, with
+  compiled ``.pyc`` files warm (one unmeasured import first);
+* **sam build**: what ships, read from the ``sam build`` output (``.aws-sam/build``, made by
+  ``bash .ci/sam-checks.sh``): the built function folder and the built layers only, run by python3.12 (the runtime's
+  version) with ``-S -B`` (no site-packages, no bytecode written: ``/opt`` and ``/var/task`` are read-only), using
+  the ``.pyc`` files the layer ships. A layer built for arm64 holds native extensions this machine cannot load
+  (pydantic-core); the same versions built for this machine, compiled the same way, go in front of it
+  (cached in ``.aws-sam/cold-start-host-wheels``), and everything else is imported from the build output;
+* **sam build, bytecode ignored**: the same files with ``-X pycache_prefix`` pointing at an empty folder, so every
+  module is compiled at import, as on AWS when a layer ships no ``.pyc`` (``BuildMethod: python3.12``).
+
+Each function's environment from the template is applied under the current one (``PYDANTIC_DISABLE_PLUGINS`` and
+the like count). The sizes printed are the build output's, unzipped and zipped as ``sam package`` zips them.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
-import re
+import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,12 @@ from stratus_local.template import FunctionSpec, parse_project
 
 MAX_IMPORT_MS = 300.0
 """Target: importing a handler module."""
+SAM_BUILD_DIR = PROJECT_DIR / ".aws-sam" / "build"
+HOST_WHEELS_DIR = PROJECT_DIR / ".aws-sam" / "cold-start-host-wheels"
+RUNTIME_PYTHON = "python3.12"
+"""The Lambda runtime's interpreter; looked for in $PY312_BIN (as .ci/sam-checks.sh does), then on PATH."""
+LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
+"""A function and all its layers, unzipped."""
 _MARK = "@@benchmarks"
 
 _IMPORT = """
@@ -79,11 +90,12 @@ class SnippetError(RuntimeError):
 
 @dataclass(frozen=True)
 class Setup:
-    """How the fresh interpreters find the code."""
+    """How the fresh interpreters find the code, and which interpreter runs it."""
 
     name: str
     pythonpath: tuple[Path, ...]
     flags: tuple[str, ...] = ()
+    python: str = sys.executable
 
 
 @dataclass
@@ -93,65 +105,122 @@ class Contributor:
     modules: int
 
 
+@dataclass(frozen=True)
+class Size:
+    """A build folder: files, bytes unzipped, bytes zipped."""
+
+    files: int
+    unzipped: int
+    zipped: int
+
+
 def venv_setup(function: FunctionSpec) -> Setup:
     return Setup("venv, .pyc warm", tuple(function.layer_dirs))
 
 
-def _requirement_names(requirements: Path) -> list[str]:
-    names = []
-    for line in requirements.read_text().splitlines():
-        found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)", line.split("#", 1)[0])
-        if found:
-            names.append(found.group(1))
-    return names
-
-
-def _copy_closure(names: list[str], target: Path) -> list[str]:
-    """Copy the installed files of ``names`` and their dependencies (extras left out) into ``target``, without
-    bytecode; returns the requirements not installed in this environment."""
-    missing, seen, todo = [], set(), list(names)
-    while todo:
-        name = todo.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in seen:
+def runtime_python() -> str | None:
+    """A working python3.12 to run the build output with (a pyenv shim on PATH may not be one), or None."""
+    candidates = [str(Path(os.environ.get("PY312_BIN", "/root/.pyenv/versions/3.12.1/bin")) / RUNTIME_PYTHON)]
+    candidates.append(shutil.which(RUNTIME_PYTHON) or "")
+    probe = "import sys; sys.exit(sys.version_info[:2] != (3, 12))"
+    for candidate in filter(None, candidates):
+        if not Path(candidate).is_file():
             continue
-        seen.add(key)
-        try:
-            distribution = importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(name)
-            continue
-        for file in distribution.files or []:
-            parts = Path(file).parts
-            if ".." in parts or "__pycache__" in parts or parts[0] == "bin" or file.suffix == ".pyc":
-                continue
-            source = Path(str(distribution.locate_file(file)))
-            if source.is_file():
-                (target / file).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target / file)
-        for requirement in distribution.requires or []:
-            if "extra ==" not in requirement:
-                todo.append(re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0))  # type: ignore[union-attr]
-    return missing
+        if subprocess.run([candidate, "-c", probe], capture_output=True, check=False).returncode == 0:  # noqa: S603
+            return candidate
+    return None
 
 
-@contextmanager
-def lambda_like_setup(function: FunctionSpec) -> Iterator[tuple[Setup, list[str]]]:
-    """Each layer as ``sam build`` would lay it out (source + requirements.txt closure, no .pyc) in a temp folder."""
-    with tempfile.TemporaryDirectory(prefix="stratus-cold-") as scratch:
-        paths, missing = [], []
-        for index, layer in enumerate(function.layer_dirs):
-            target = Path(scratch) / f"layer{index}" / "python"
-            shutil.copytree(layer, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-            requirements = layer / "requirements.txt"
-            if requirements.is_file():
-                missing += _copy_closure(_requirement_names(requirements), target)
-            paths.append(target)
-        yield Setup("Lambda-like, no .pyc", tuple(paths), ("-S", "-B")), missing
+def built_function(function: FunctionSpec) -> FunctionSpec | None:
+    """``function`` as ``sam build`` left it in ``.aws-sam/build`` (its folder and its built layers), or None."""
+    if not (SAM_BUILD_DIR / "template.yaml").is_file():
+        return None
+    return parse_project(SAM_BUILD_DIR).functions.get(function.logical_id)
 
 
-def _environment(setup: Setup) -> dict[str, str]:
-    env = dict(os.environ)
+def _newest_source(function: FunctionSpec) -> Path | None:
+    sources = [
+        path
+        for folder in (function.code_dir, *function.layer_dirs)
+        for path in folder.rglob("*")
+        if path.suffix == ".py" or path.name in ("requirements.txt", "Makefile")
+    ]
+    sources.append(PROJECT_DIR / "template.yaml")
+    return max(sources, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def stale_build_source(function: FunctionSpec) -> Path | None:
+    """A source file of ``function`` changed after the last ``sam build``, if any."""
+    newest = _newest_source(function)
+    built_at = (SAM_BUILD_DIR / "template.yaml").stat().st_mtime
+    return newest if newest is not None and newest.stat().st_mtime > built_at else None
+
+
+def foreign_binaries(layer: Path) -> list[tuple[str, str]]:
+    """(name, version) of the distributions in a built layer whose wheels are for another machine (arm64 here)."""
+    found = []
+    for wheel in sorted(layer.glob("*.dist-info/WHEEL")):
+        tags = [line.split(":", 1)[1].strip() for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+        platforms = {tag.rsplit("-", 1)[-1] for tag in tags}
+        if platforms and "any" not in platforms and not any(p.endswith(platform.machine()) for p in platforms):
+            name, version = wheel.parent.name.removesuffix(".dist-info").rsplit("-", 1)
+            found.append((name, version))
+    return found
+
+
+def host_wheel(python: str, name: str, version: str) -> Path:
+    """``name==version`` for this machine, compiled as layers/stratus/Makefile compiles the layer (cached)."""
+    target = HOST_WHEELS_DIR / f"{name}-{version}-{Path(python).name}-{platform.machine()}"
+    if not (target / ".complete").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        pip = [python, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps", "--no-compile"]
+        subprocess.run(  # noqa: S603 - our interpreter, a pinned requirement of the layer
+            [*pip, "--only-binary=:all:", "--target", str(target), f"{name}=={version}"], check=True
+        )
+        compileall = [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)]
+        subprocess.run(compileall, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        (target / ".complete").touch()
+    return target
+
+
+def sam_build_setups(built: FunctionSpec, python: str, no_bytecode_dir: Path) -> tuple[Setup, Setup]:
+    """The build output as shipped, and the same files with their bytecode ignored."""
+    overlays = [
+        host_wheel(python, name, version) for layer in built.layer_dirs for name, version in foreign_binaries(layer)
+    ]
+    path = (*overlays, *built.layer_dirs)
+    shipped = Setup("sam build, python3.12, .pyc shipped", path, ("-S", "-B"), python)
+    ignored = Setup(
+        "sam build, python3.12, bytecode ignored", path, ("-S", "-B", "-X", f"pycache_prefix={no_bytecode_dir}"), python
+    )
+    return shipped, ignored
+
+
+def folder_size(folder: Path) -> Size:
+    """Files, bytes, and bytes once deflated into a zip (``sam package`` zips a build folder so)."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    with tempfile.TemporaryFile() as handle:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.relative_to(folder))
+        zipped = handle.tell()
+    return Size(len(files), sum(path.stat().st_size for path in files), zipped)
+
+
+def bytecode_coverage(folder: Path) -> tuple[int, int]:
+    """(modules, of which with an unchecked-hash cpython-312 .pyc beside them): what python3.12 imports as is."""
+    sources = [path for path in folder.rglob("*.py") if "__pycache__" not in path.parts]
+    compiled = 0
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+        # PEP 552: flags 0b01 = hash-based, 0b10 = check the source; unchecked-hash is 0b01
+        if pyc.is_file() and int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01:
+            compiled += 1
+    return len(sources), compiled
+
+
+def _environment(function: FunctionSpec, setup: Setup) -> dict[str, str]:
+    env = {**function.environment, **os.environ}
     env["PYTHONPATH"] = os.pathsep.join(str(path) for path in setup.pythonpath)
     env.pop("PYTHONSTARTUP", None)
     return env
@@ -161,9 +230,9 @@ def _run(
     function: FunctionSpec, setup: Setup, code: str, *args: str, flags: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(  # noqa: S603 - this interpreter, our own snippet
-        [sys.executable, *setup.flags, *flags, "-c", code, *args],
+        [setup.python, *setup.flags, *flags, "-c", code, *args],
         cwd=function.code_dir,
-        env=_environment(setup),
+        env=_environment(function, setup),
         capture_output=True,
         text=True,
         timeout=300,
@@ -293,21 +362,58 @@ def report_first_requests(function: FunctionSpec, setup: Setup, repeats: int) ->
     print(f"    cold total to first DynamoDB answer      {_ms(cold)}")
 
 
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def report_build(built: FunctionSpec) -> None:
+    """Sizes of the function and its layers as built, and how much of each ships compiled for python3.12."""
+    folders = [("function", built.code_dir)]
+    folders += [(f"layer {layer.parent.name}", layer.parent) for layer in built.layer_dirs if layer.name == "python"]
+    total = 0
+    for label, folder in folders:
+        size = folder_size(folder)
+        modules, compiled = bytecode_coverage(folder)
+        total += size.unzipped
+        print(
+            f"    {label} ({folder.relative_to(PROJECT_DIR)}): {size.files} files, {_mb(size.unzipped)} unzipped, "
+            f"{_mb(size.zipped)} zipped; {compiled} of {modules} modules with an unchecked-hash cpython-312 .pyc"
+        )
+    print(f"    function + layers unzipped: {_mb(total)} of Lambda's {_mb(LAMBDA_UNZIPPED_LIMIT)}")
+
+
+def report_sam_build(function: FunctionSpec, repeats: int) -> None:
+    built, python = built_function(function), runtime_python()
+    if built is None or python is None:
+        missing = "python3.12 (set PY312_BIN)" if python is None else "a sam build output with this function"
+        print(f"  sam build: skipped, no {missing}; `bash .ci/sam-checks.sh` builds .aws-sam/build")
+        return
+    print(f"  sam build output ({SAM_BUILD_DIR.relative_to(PROJECT_DIR)}, {python}):")
+    stale = stale_build_source(function)
+    if stale is not None:
+        print(f"    NOTE: {stale.relative_to(PROJECT_DIR)} changed after the build; the figures are the build's")
+    report_build(built)
+    with tempfile.TemporaryDirectory(prefix="stratus-no-pyc-") as no_bytecode_dir:
+        try:
+            shipped, ignored = sam_build_setups(built, python, Path(no_bytecode_dir))
+            report_imports(built, shipped, repeats)
+            report_contributors(built, shipped)
+            report_first_requests(built, shipped, max(3, repeats // 2))
+            report_imports(built, ignored, max(3, repeats // 2))
+        except (SnippetError, subprocess.CalledProcessError) as exc:
+            print(f"  sam build: the handler does not import from the build output: {exc}")
+
+
 def report_function(function: FunctionSpec, repeats: int) -> None:
     layers = ", ".join(str(d.relative_to(PROJECT_DIR)) for d in function.layer_dirs) or "none"
     print(f"{function.logical_id} ({function.code_dir.relative_to(PROJECT_DIR)}/{function.handler}, layers: {layers})")
     venv = venv_setup(function)
-    report_imports(function, venv, repeats)
-    report_contributors(function, venv)
-    report_first_requests(function, venv, max(3, repeats // 2))
-    with lambda_like_setup(function) as (lambda_like, missing):
-        if missing:
-            print(f"  Lambda-like: not installed here, left out: {', '.join(missing)}")
-        try:
-            report_imports(function, lambda_like, max(3, repeats // 2))
-            report_first_requests(function, lambda_like, 3)
-        except SnippetError as exc:
-            print(f"  Lambda-like: the handler does not import from the layer as built: {exc}")
+    try:
+        report_imports(function, venv, repeats)
+        report_first_requests(function, venv, max(3, repeats // 2))
+    except SnippetError as exc:
+        print(f"  venv: the handler does not import: {exc}")
+    report_sam_build(function, repeats)
 
 
 def run(bench: Bench | None, repeats: int = 10) -> None:

@@ -73,7 +73,7 @@ class InMemoryTrackingStore:
         with self._lock:
             return [copy.deepcopy(r) for r in self._runs.values() if r.info.experiment_id == experiment_id]
 
-    def modify_run(self, run_id: str, change: RunChange) -> Run:
+    def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         with self._lock:
             current = self._runs.get(run_id)
             if current is None:
@@ -81,6 +81,7 @@ class InMemoryTrackingStore:
             after = copy.deepcopy(current)
             change(after)
             self._runs[run_id] = after
+            self.append_metric_history(run_id, history)
             return copy.deepcopy(after)
 
     def run_stages(self, experiment_id: str) -> dict[str, str]:

@@ -50,7 +50,8 @@ class TrackingStore(Protocol):
     def list_runs(self, experiment_id: str) -> list[Run]:
         """Every run of one experiment, with params, tags and latest metrics (not history, not dataset bodies)."""
 
-    def modify_run(self, run_id: str, change: RunChange) -> Run: ...
+    def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
+        """Apply ``change``, then add ``history`` to the metric history (some of it may go in the same write)."""
 
     def run_stages(self, experiment_id: str) -> dict[str, str]:
         """run_id -> lifecycle stage of every run of one experiment (reads run info only)."""

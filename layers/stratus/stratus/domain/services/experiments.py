@@ -9,7 +9,6 @@ from stratus.domain import messages, validation
 from stratus.domain.artifact_paths import resolve_s3_location
 from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import paginate
-from stratus.domain.search import compile_experiment_search
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
 
@@ -104,6 +103,9 @@ class ExperimentService:
     ) -> tuple[list[Experiment], str | None]:
         validation.validate_search_experiments_max_results(max_results)
         stages = VIEW_TYPES.get(view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        # on first use: the search grammar and sqlparse are ~7% of a cold import, and most requests never search
+        from stratus.domain.search import compile_experiment_search
+
         query = compile_experiment_search(filter_string, order_by)  # a bad filter costs no read
         self.ensure_default_experiment()
         candidates = [e for e in self._store.list_experiments() if e.lifecycle_stage in stages]

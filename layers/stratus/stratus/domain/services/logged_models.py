@@ -10,7 +10,6 @@ from stratus.domain import messages
 from stratus.domain.entities import ACTIVE, DELETED, LOGGED_MODEL_STATUSES, LoggedModel, ModelMetric
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import paginate
-from stratus.domain.search.logged_models import compile_logged_model_search
 from stratus.domain.services.experiments import ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import LoggedModelStore
@@ -142,6 +141,9 @@ class LoggedModelService:
         order_by: list[dict] | None,
         page_token: str | None,
     ) -> tuple[list[LoggedModel], str | None]:
+        # on first use: the search grammar and sqlparse are ~7% of a cold import, and most requests never search
+        from stratus.domain.search.logged_models import compile_logged_model_search
+
         query = compile_logged_model_search(filter_string, order_by, datasets)
         models: list[LoggedModel] = []
         for experiment_id in dict.fromkeys(experiment_ids):

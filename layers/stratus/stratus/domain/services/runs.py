@@ -13,7 +13,6 @@ from stratus.domain import messages, validation
 from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, ModelMetric, Run, RunInfo
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import create_page_token, paginate, parse_page_token
-from stratus.domain.search import compile_run_search
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
@@ -146,9 +145,7 @@ class RunService:
                 if key == RUN_NAME_TAG:
                     run.info.run_name = value
 
-        self._store.modify_run(run_id, change)
-        if metrics:
-            self._store.append_metric_history(run_id, metrics)
+        self._store.modify_run(run_id, change, history=metrics)
         if model_metrics and self._model_metrics is not None:
             self._model_metrics(run_id, [replace(m, run_id=run_id) for m in model_metrics])
 
@@ -214,6 +211,9 @@ class RunService:
     ) -> tuple[list[Run], str | None]:
         validation.validate_search_runs_max_results(max_results)
         stages = VIEW_TYPES.get(run_view_type or "", VIEW_TYPES["ACTIVE_ONLY"])
+        # on first use: the search grammar and sqlparse are ~7% of a cold import, and most requests never search
+        from stratus.domain.search import compile_run_search
+
         query = compile_run_search(filter_string, order_by)  # a bad filter costs no read
         parse_page_token(page_token)
         # The reference looks experiments up by integer id: "nope" is a 400 and "01" is experiment 1.

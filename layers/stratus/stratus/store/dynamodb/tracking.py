@@ -46,6 +46,8 @@ from stratus.store.ports import ExperimentChange, RunChange
 
 LONG_VALUE_BYTES = 1024
 _TRANSACTION_ITEMS = 100  # AWS's limit per TransactWriteItems
+_BATCH_ITEMS = 25  # AWS's limit per BatchWriteItem
+_RIDING_CHUNK_BYTES = 256 * 1024  # history that may join a run's transaction (limit: 4 MB per transaction)
 _PARALLEL_WRITES = 8
 MAX_ATTEMPTS = 12
 _POINT = struct.Struct("<qqd")
@@ -221,14 +223,17 @@ class DynamoTrackingStore:
                 _resolve_long_values(by_id[run_id], shards[run_id], self._get_long_values(run_id, refs))
         return runs
 
-    def modify_run(self, run_id: str, change: RunChange) -> Run:
+    def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
+        chunks = _history_chunks(run_id, history)
         for _attempt in range(MAX_ATTEMPTS):
             snapshot = self._load(run_id, with_datasets=False)
             if snapshot is None:
                 raise ResourceDoesNotExist(messages.run_not_found(run_id))
             after = copy.deepcopy(snapshot.run)
             change(after)
-            if self._write_run(snapshot, after):
+            written = self._write_run(snapshot, after, chunks)
+            if written is not None:
+                self._write_chunks(chunks[written:])
                 return after
         raise Conflict(f"Run {run_id} was changed concurrently too many times; retry.")
 
@@ -262,18 +267,15 @@ class DynamoTrackingStore:
             list(pool.map(write, chunks))
 
     def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
-        by_key: dict[str, list[Metric]] = {}
-        for metric in metrics:
-            by_key.setdefault(metric.key, []).append(metric)
-        if not by_key:
+        self._write_chunks(_history_chunks(run_id, metrics))
+
+    @staticmethod
+    def _write_chunks(chunks: list[MetricChunkItem]) -> None:
+        if not chunks:
             return
         with translated(), MetricChunkItem.batch_write() as batch:
-            for key, points in by_key.items():
-                for start in range(0, len(points), _POINTS_PER_CHUNK):
-                    packed = b"".join(
-                        _POINT.pack(m.step, m.timestamp, m.value) for m in points[start : start + _POINTS_PER_CHUNK]
-                    )
-                    batch.save(MetricChunkItem(pk=f"RUN#{run_id}", sk=f"H#{key}#{uuid.uuid4().hex}", points=packed))
+            for chunk in chunks:
+                batch.save(chunk)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         points: set[tuple[int, int, float]] = set()
@@ -401,14 +403,17 @@ class DynamoTrackingStore:
             for sha, value in values.items():
                 batch.save(ValueItem(pk=f"RUN#{run_id}", sk=f"V#{sha}", value=value))
 
-    def _write_run(self, snapshot: _Snapshot, after: Run) -> bool:
+    def _write_run(self, snapshot: _Snapshot, after: Run, chunks: list[MetricChunkItem]) -> int | None:
+        """Write what changed, conditioned on the versions read; None if a concurrent writer won. When the write is a
+        transaction anyway, the history chunks that would fill a last, partial BatchWriteItem ride in it (atomic
+        with the latest values, one request fewer); returns how many of ``chunks`` were written."""
         before = snapshot.run
         exp, run_id = before.info.experiment_id, before.run_id
         old_shards, new_shards = _shards_of(before), _shards_of(after)
         changed = [n for n in range(DATA_SHARDS) if _visible(old_shards.get(n)) != _visible(new_shards.get(n))]
         info_changed = _info_fields(before) != _info_fields(after)
         if not changed and not info_changed:
-            return True
+            return 0
         writes: list[tuple[StratusItem, object]] = []
         if info_changed:
             item = _info_item(after, version=snapshot.info_version + 1)
@@ -419,6 +424,7 @@ class DynamoTrackingStore:
             item = _data_item(exp, run_id, n, shard, version=(version or 0) + 1)
             cond = RunDataItem.pk.does_not_exist() if version is None else RunDataItem.version == version
             writes.append((item, cond))
+        riding = _chunks_in_transaction(len(writes), chunks)
         try:
             with translated():
                 self._put_long_values(run_id, [new_shards[n] for n in changed if n in new_shards], snapshot.long_values)
@@ -429,11 +435,44 @@ class DynamoTrackingStore:
                     with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
                         for item, cond in writes:
                             tx.save(item, condition=cond)  # type: ignore[arg-type]
+                        for chunk in chunks[:riding]:
+                            tx.save(chunk)
         except (PutError, UpdateError, TransactWriteError) as exc:
             if is_condition_failure(exc):
-                return False
+                return None
             raise
-        return True
+        return riding
+
+
+# -------------------------------------------------------------------- metric history
+
+
+def _history_chunks(run_id: str, metrics: Iterable[Metric]) -> list[MetricChunkItem]:
+    """The items a write adds to the run's history: per metric key, its points packed (at most _POINTS_PER_CHUNK
+    per item). Each chunk has a fresh id, so a retried write adds a duplicate that reads merge away."""
+    by_key: dict[str, list[Metric]] = {}
+    for metric in metrics:
+        by_key.setdefault(metric.key, []).append(metric)
+    chunks = []
+    for key, points in by_key.items():
+        for start in range(0, len(points), _POINTS_PER_CHUNK):
+            packed = b"".join(
+                _POINT.pack(m.step, m.timestamp, m.value) for m in points[start : start + _POINTS_PER_CHUNK]
+            )
+            chunks.append(MetricChunkItem(pk=f"RUN#{run_id}", sk=f"H#{key}#{uuid.uuid4().hex}", points=packed))
+    return chunks
+
+
+def _chunks_in_transaction(run_writes: int, chunks: list[MetricChunkItem]) -> int:
+    """How many history chunks to add to a transaction of ``run_writes`` items: those of the last, partial
+    BatchWriteItem (a transactional write costs twice, so no more than saves one request), if they fit in the
+    transaction's item count and stay small next to its 4 MB limit."""
+    if run_writes < 2 or not chunks:
+        return 0
+    partial = len(chunks) % _BATCH_ITEMS or _BATCH_ITEMS
+    fits = run_writes + partial <= _TRANSACTION_ITEMS
+    small = sum(len(chunk.points) for chunk in chunks[:partial]) <= _RIDING_CHUNK_BYTES
+    return partial if fits and small else 0
 
 
 # -------------------------------------------------------------------- mapping

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -40,6 +39,9 @@ def default_client() -> Any:
     settings (``AWS_ENDPOINT_URL_S3`` under ``stratus local``), which also need path-style addressing."""
     custom_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
     config = Config(signature_version="s3v4", s3={"addressing_style": "path" if custom_endpoint else "auto"})
+    # on first use: boto3 and s3transfer are ~5% of a cold import, and the tracking function never needs them
+    import boto3
+
     return boto3.session.Session().client("s3", config=config)
 
 
