@@ -166,3 +166,35 @@ def test_promotion_history_records_every_stage_and_alias_move(logged: dict, trac
     assert [e["kind"] for e in one] == ["alias_set"]
     paged = requests.get(url, params={"name": name, "max_results": 3}, timeout=10).json()
     assert len(paged["events"]) == 3 and paged["next_page_token"]
+
+
+def test_copy_update_tag_and_delete_a_version(logged: dict) -> None:
+    client = MlflowClient()
+    source_name, target_name = _name("copy-src"), _name("copy-dst")
+    client.create_registered_model(source_name)
+    client.create_model_version(source_name, f"models:/{logged['info'].model_id}", model_id=logged["info"].model_id)
+    copied = client.copy_model_version(f"models:/{source_name}/1", target_name)
+    assert (copied.name, copied.version) == (target_name, "1")
+    assert client.get_model_version_download_uri(target_name, "1") == client.get_model_version_download_uri(
+        source_name, "1"
+    )
+    loaded = mlflow.pyfunc.load_model(f"models:/{target_name}/1")
+    assert np.allclose(loaded.predict(logged["features"]), logged["expected"])
+    client.update_model_version(target_name, "1", description="copied")
+    client.set_model_version_tag(target_name, "1", "validated", "yes")
+    version = client.get_model_version(target_name, "1")
+    assert (version.description, version.tags) == ("copied", {"validated": "yes"})
+    client.delete_model_version_tag(target_name, "1", "validated")
+    client.set_registered_model_alias(target_name, "prod", "1")
+    client.delete_model_version(target_name, "1")
+    with pytest.raises(MlflowException) as caught:
+        client.get_model_version(target_name, "1")
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert client.get_registered_model(target_name).aliases == {}
+    # Numbers are never reused.
+    assert (
+        client.create_model_version(
+            target_name, f"models:/{logged['info'].model_id}", model_id=logged["info"].model_id
+        ).version
+        == "2"
+    )

@@ -71,7 +71,7 @@ class RegistryService:
     def get_model(self, name: str) -> RegisteredModel:
         rules.validate_model_name(name)
         model = self._require_model(name)
-        model.latest_versions = _latest_versions(self._store.list_versions(name), model.aliases)
+        model.latest_versions = _latest_versions(self._store.list_versions(name))
         return model
 
     def _require_model(self, name: str) -> RegisteredModel:
@@ -94,7 +94,7 @@ class RegistryService:
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             versions = list(pool.map(self._store.list_versions, [m.name for m in page]))
         for model, model_versions in zip(page, versions, strict=True):
-            model.latest_versions = _latest_versions(model_versions, model.aliases)
+            model.latest_versions = _latest_versions(model_versions)
         return page, token
 
     def update_model(self, name: str, description: str | None) -> RegisteredModel:
@@ -141,7 +141,10 @@ class RegistryService:
     def get_latest_versions(self, name: str, stages: list[str]) -> list[ModelVersion]:
         model = self.get_model(name)
         wanted = {rules.canonical_stage(s) for s in stages} if stages else set(STAGES)
-        return [v for v in model.latest_versions if v.current_stage in wanted]
+        latest = [v for v in model.latest_versions if v.current_stage in wanted]
+        for v in latest:  # only this call fills them in, as in the reference
+            v.aliases = sorted(a for a, n in model.aliases.items() if n == v.version)
+        return latest
 
     # ---------------------------------------------------------------- versions
 
@@ -173,7 +176,7 @@ class RegistryService:
                 creation_timestamp=now,
                 last_updated_timestamp=now,
                 source=source,
-                run_id=run_id or None,
+                run_id=run_id or "",  # the reference stores "" when there is none, and search compares it
                 model_id=model_id or None,
                 storage_location=storage_location,
                 run_link=run_link or None,
@@ -338,12 +341,8 @@ class RegistryService:
             names = [n for n in names if n == hint]
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             per_model = list(pool.map(self._store.list_versions, names))
-        aliases = {m.name: m.aliases for m in models}
-        versions = []
-        for model_versions in per_model:
-            for v in model_versions:
-                v.aliases = sorted(a for a, n in aliases.get(v.name, {}).items() if n == v.version)
-                versions.append(v)
+        # The reference's search answers carry no aliases (it builds versions without them).
+        versions = [v for model_versions in per_model for v in model_versions]
         return paginate(query.apply(versions), page_token, limit)
 
     # ---------------------------------------------------------------- aliases
@@ -433,14 +432,11 @@ def _existing(version: ModelVersion | None) -> ModelVersion:
     return version
 
 
-def _latest_versions(versions: Iterable[ModelVersion], aliases: dict[str, int]) -> list[ModelVersion]:
-    """The newest version of each stage, ordered by stage as the reference lists them."""
+def _latest_versions(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    """The newest version of each stage, ordered by stage (the reference's order is undefined), without aliases."""
     latest: dict[str, ModelVersion] = {}
     for v in versions:
         current = latest.get(v.current_stage)
         if current is None or v.version > current.version:
             latest[v.current_stage] = v
-    result = [latest[s] for s in STAGES if s in latest]
-    for v in result:
-        v.aliases = sorted(a for a, n in aliases.items() if n == v.version)
-    return result
+    return [latest[s] for s in STAGES if s in latest]

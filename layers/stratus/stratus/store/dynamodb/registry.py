@@ -202,30 +202,36 @@ class DynamoRegistryStore:
                 tx.save(_event_item(rm_id, event))
 
     def rename_model(self, name: str, new_name: str, touched: int) -> RegisteredModel:
+        """Move the name claim and update the model in one transaction; the versions' last update becomes the rename
+        time too, as in the reference (in the same transaction while it fits, else right after)."""
         for attempt in range(MAX_ATTEMPTS):
             item = self._require(name)
             model = _model(item)
             model.name, model.last_updated_timestamp = new_name, touched
+            versions = self._version_items(item.rm_id)
+            inside = versions if len(versions) + 3 <= _TRANSACTION_ITEMS else []
             try:
                 with translated(), TransactWrite(connection=_connection()) as tx:
                     old = ModelNameItem(pk=f"RMNAME#{name}", sk="#")
                     tx.delete(old, condition=ModelNameItem.rm_id == item.rm_id)
                     new = ModelNameItem(pk=f"RMNAME#{new_name}", sk="#", rm_id=item.rm_id)
                     tx.save(new, condition=ModelNameItem.pk.does_not_exist())
-                    tx.save(
-                        _model_item(
-                            item.rm_id, model, version=int(item.version) + 1, last_version=int(item.last_version)
-                        ),
-                        condition=RegisteredModelItem.version == item.version,
-                    )
-                model.latest_versions = []
-                return model
+                    new_item = _model_item(item.rm_id, model, int(item.version) + 1, int(item.last_version))
+                    tx.save(new_item, condition=RegisteredModelItem.version == item.version)
+                    for version in inside:
+                        tx.update(version, actions=[ModelVersionItem.last_updated_timestamp.set(touched)])
             except TransactWriteError as exc:
                 if not is_condition_failure(exc):
                     raise
                 if self._rm_id(new_name) is not None:
                     raise ResourceAlreadyExists(f"Registered Model (name={new_name}) already exists.") from exc
                 _backoff(attempt)
+                continue
+            if not inside:
+                with translated():
+                    for version in versions:
+                        version.update(actions=[ModelVersionItem.last_updated_timestamp.set(touched)])
+            return model
         raise Conflict(f"Registered model {name} was changed concurrently too many times; retry.")
 
     def delete_model(self, name: str) -> None:
