@@ -80,6 +80,7 @@ def test_a_change_writes_versions_aliases_and_history_together(store: DynamoRegi
 def test_rename_keeps_everything_and_delete_removes_everything(store: DynamoRegistryStore) -> None:
     store.create_model(RegisteredModel("old", 1, 1, "d", {"t": "v"}))
     store.create_version("old", lambda n: _version("old", n), 1)
+
     def alias(snapshot: RegistrySnapshot) -> list[PromotionEvent]:
         snapshot.model.aliases["a"] = 1
         return []

@@ -285,6 +285,8 @@ def test_tables_are_created_from_their_template_definition(project: Path) -> Non
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
         ],
+        # The stream the template declares: local consumers read it as the deployed ones do.
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }
     named = tables["NamedTable"]
     assert named.name == "my-named-table"

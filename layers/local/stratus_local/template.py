@@ -540,6 +540,9 @@ def _read_table(logical_id: str, resource: dict[str, Any], resolver: Resolver) -
         args["GlobalSecondaryIndexes"] = [index(item, True) for item in properties["GlobalSecondaryIndexes"]]
     if properties.get("LocalSecondaryIndexes"):
         args["LocalSecondaryIndexes"] = [index(item, False) for item in properties["LocalSecondaryIndexes"]]
+    stream = properties.get("StreamSpecification") or {}
+    if stream.get("StreamViewType"):
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
     ttl = properties.get("TimeToLiveSpecification") or {}
     ttl_attribute = ttl.get("AttributeName") if str(ttl.get("Enabled", "false")).lower() == "true" else None
     return TableSpec(logical_id, name, args, ttl_attribute)

@@ -15,6 +15,7 @@ ENV_NAMES = {
     "default_artifact_root": "STRATUS_DEFAULT_ARTIFACT_ROOT",
     "artifact_access": "STRATUS_ARTIFACT_ACCESS",
     "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
+    "event_bus_name": "STRATUS_EVENT_BUS_NAME",
     "region": "AWS_REGION",
 }
 
@@ -31,6 +32,7 @@ class Settings(BaseModel):
     # direct: s3://<artifact_bucket>/mlartifacts/<id> (clients use their own AWS credentials).
     artifact_access: Literal["proxied", "direct"] = "direct"
     presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=43200)
+    event_bus_name: str = "stratus-registry"  # template.yaml: RegistryEventBus
     region: str = "us-east-1"
 
     @classmethod

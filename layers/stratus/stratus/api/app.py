@@ -6,8 +6,11 @@ import json
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from stratus.api.identity import caller
 from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, registry, runs
+from stratus.domain.actor import current_actor
 from stratus.domain.services import (
     ArtifactService,
     ExperimentService,
@@ -49,6 +52,7 @@ def build_registry_api(registry_service: RegistryService) -> APIGatewayHttpResol
         app.include_router(registry.build(registry_service), prefix=prefix)
     for prefix in STRATUS_PREFIXES:
         app.include_router(registry.build_history(registry_service), prefix=prefix)
+    install_actor(app)
     install_error_handlers(app)
     return app
 
@@ -60,6 +64,19 @@ def build_artifacts_api(artifact_service: ArtifactService) -> APIGatewayHttpReso
         app.include_router(artifacts.build(artifact_service), prefix=prefix)
     install_error_handlers(app)
     return app
+
+
+def install_actor(app: APIGatewayHttpResolver) -> None:
+    """Every request acts for the caller API Gateway authenticated (what stores stamp on registry writes)."""
+
+    def set_actor(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        token = current_actor.set(caller(app.current_event.raw_event))
+        try:
+            return next_middleware(app)
+        finally:
+            current_actor.reset(token)
+
+    app.use(middlewares=[set_actor])
 
 
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:

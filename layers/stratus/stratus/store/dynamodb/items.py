@@ -158,6 +158,7 @@ class RegisteredModelItem(StratusItem):
     tags = MapAttribute[str, str](default=dict)
     aliases = MapAttribute(default=dict)  # type: ignore[var-annotated]  # alias -> version number
     last_version = NumberAttribute(default=0)
+    updated_by = UnicodeAttribute(null=True)  # the actor of the last write (read by the registry event publisher)
     version = NumberAttribute(default=0)
 
 
@@ -166,6 +167,8 @@ class ModelNameItem(StratusItem):
 
 
 class ModelVersionItem(StratusItem):
+    model_name = UnicodeAttribute(null=True)  # kept current by renames, for the registry event publisher
+    updated_by = UnicodeAttribute(null=True)
     number = NumberAttribute()
     creation_timestamp = NumberAttribute()
     last_updated_timestamp = NumberAttribute()

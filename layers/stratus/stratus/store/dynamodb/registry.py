@@ -10,11 +10,13 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain import registry_rules as rules
+from stratus.domain.actor import current_actor
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb.errors import is_condition_failure, translated
@@ -219,7 +221,7 @@ class DynamoRegistryStore:
                     new_item = _model_item(item.rm_id, model, int(item.version) + 1, int(item.last_version))
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     for version in inside:
-                        tx.update(version, actions=[ModelVersionItem.last_updated_timestamp.set(touched)])
+                        tx.update(version, actions=_renamed(new_name, touched))
             except TransactWriteError as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -230,7 +232,7 @@ class DynamoRegistryStore:
             if not inside:
                 with translated():
                     for version in versions:
-                        version.update(actions=[ModelVersionItem.last_updated_timestamp.set(touched)])
+                        version.update(actions=_renamed(new_name, touched))
             return model
         raise Conflict(f"Registered model {name} was changed concurrently too many times; retry.")
 
@@ -254,6 +256,14 @@ class DynamoRegistryStore:
         return item
 
 
+def _renamed(new_name: str, touched: int) -> list[Any]:
+    return [
+        ModelVersionItem.last_updated_timestamp.set(touched),
+        ModelVersionItem.model_name.set(new_name),
+        ModelVersionItem.updated_by.set(current_actor.get()),
+    ]
+
+
 def _version_sk(number: int) -> str:
     return f"V#{number:010d}"
 
@@ -270,6 +280,7 @@ def _model_item(rm_id: str, model: RegisteredModel, version: int, last_version: 
         tags=dict(model.tags),
         aliases=dict(model.aliases),
         last_version=last_version,
+        updated_by=current_actor.get(),
         version=version,
     )
 
@@ -290,6 +301,8 @@ def _version_item(rm_id: str, v: ModelVersion, version: int) -> ModelVersionItem
     return ModelVersionItem(
         pk=f"RM#{rm_id}",
         sk=_version_sk(v.version),
+        model_name=v.name,
+        updated_by=current_actor.get(),
         number=v.version,
         creation_timestamp=v.creation_timestamp,
         last_updated_timestamp=v.last_updated_timestamp,
