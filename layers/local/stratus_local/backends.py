@@ -487,6 +487,17 @@ def create_buckets(s3: Any, buckets: list[BucketSpec]) -> list[str]:
 # S3 snapshots (moto keeps objects in memory only)
 
 
+def create_event_buses(events: Any, names: list[str]) -> list[str]:
+    """Create each EventBridge bus of the template that does not exist yet."""
+    existing = {bus["Name"] for bus in events.list_event_buses().get("EventBuses", [])}
+    done = []
+    for name in names:
+        if name not in existing:
+            events.create_event_bus(Name=name)
+            done.append(f"created event bus {name}")
+    return done
+
+
 class S3Snapshot:
     """Copies every bucket's objects to a folder and back.
 

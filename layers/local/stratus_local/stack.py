@@ -20,11 +20,19 @@ from typing import Any, TextIO
 
 import boto3
 
-from stratus_local.backends import Backends, Endpoints, S3Snapshot, create_buckets, create_tables
+from stratus_local.backends import (
+    Backends,
+    Endpoints,
+    S3Snapshot,
+    create_buckets,
+    create_event_buses,
+    create_tables,
+)
 from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
+from stratus_local.streams import StreamPoller
 from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project, samconfig_parameter_overrides
 
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -87,6 +95,7 @@ class LocalStack:
         self._autosave: threading.Thread | None = None
         self._s3: Any = None
         self._artifact_access = "direct"
+        self._pollers: list[StreamPoller] = []
 
     @property
     def base_url(self) -> str:
@@ -132,6 +141,9 @@ class LocalStack:
         if server is not None:
             server.shutdown()
             server.server_close()
+        for poller in self._pollers:
+            poller.stop()
+        self._pollers = []
         self._autosave_stop.set()
         if self._autosave is not None:
             self._autosave.join(timeout=60)
@@ -221,6 +233,28 @@ class LocalStack:
             if restored:
                 self.report.append(f"restored {restored} S3 object(s) from {snapshot.folder}")
         self.report.extend(create_buckets(self._s3, template.buckets))
+        events = session.client("events", endpoint_url=endpoints.default)
+        self.report.extend(create_event_buses(events, template.event_buses))
+        self._start_stream_pollers(endpoints, template)
+
+    def _start_stream_pollers(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+        """Run each function's DynamoDB stream mappings, as Lambda's event source mappings would."""
+        if self.functions is None:
+            return
+        for function in template.functions.values():
+            for source in function.stream_sources:
+                if endpoints.dynamodb_kind == "moto":
+                    self.report.append(
+                        f"WARNING: {function.logical_id} is fed by the stream of {source.table}, which moto does "
+                        "not implement; it gets no records (DynamoDB Local has streams)"
+                    )
+                    continue
+                poller = StreamPoller(
+                    function.logical_id, source, self.functions, endpoints.dynamodb, os.environ["AWS_REGION"], self.log
+                )
+                poller.start()
+                self._pollers.append(poller)
+                self.report.append(f"{function.logical_id} reads the stream of {source.table}")
 
     def _autosave_loop(self) -> None:
         """Copy new and changed S3 objects to the state folder every few seconds (unchanged ones are skipped by
@@ -262,7 +296,10 @@ class LocalStack:
             raise RuntimeError("the stack is not started")
         lines = [f"stratus local: {self.template.path}"]
         for function in self.template.functions.values():
-            keys = ", ".join(route.route_key for route in function.routes)
+            keys = ", ".join(
+                [route.route_key for route in function.routes]
+                + [f"stream of {source.table}" for source in function.stream_sources]
+            )
             lines.append(f"  {function.logical_id} ({function.code_dir.name}/{function.handler}): {keys}")
         names = [table.name for table in self.template.tables] or ["none"]
         lines.append(

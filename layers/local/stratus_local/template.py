@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import re
 import shlex
 import tomllib
@@ -34,6 +35,7 @@ FUNCTION_TYPE = "AWS::Serverless::Function"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 TABLE_TYPE = "AWS::DynamoDB::Table"
 SIMPLE_TABLE_TYPE = "AWS::Serverless::SimpleTable"
+EVENT_BUS_TYPE = "AWS::Events::EventBus"
 BUCKET_TYPE = "AWS::S3::Bucket"
 
 _NO_VALUE = object()
@@ -98,6 +100,16 @@ class RouteSpec:
     payload_format_version: str = "2.0"
 
 
+@dataclass(frozen=True)
+class StreamSourceSpec:
+    """A ``DynamoDB`` event of a function: the table whose stream feeds it, and how (an event source mapping)."""
+
+    table: str
+    batch_size: int = 100
+    max_retries: int = 10
+    filters: tuple[dict[str, Any], ...] = ()
+
+
 @dataclass
 class FunctionSpec:
     """An ``AWS::Serverless::Function`` with what is needed to import and invoke its handler locally."""
@@ -111,6 +123,7 @@ class FunctionSpec:
     timeout_s: float = 3.0
     layer_dirs: list[Path] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
+    stream_sources: list[StreamSourceSpec] = field(default_factory=list)
 
     @property
     def arn(self) -> str:
@@ -144,6 +157,7 @@ class ProjectTemplate:
     tables: list[TableSpec]
     buckets: list[BucketSpec]
     warnings: list[str]
+    event_buses: list[str] = field(default_factory=list)
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -390,6 +404,7 @@ def parse_project(
     functions: dict[str, FunctionSpec] = {}
     tables: list[TableSpec] = []
     buckets: list[BucketSpec] = []
+    event_buses: list[str] = []
     for logical_id, resource in resources.items():
         if not _is_active(resource, resolver):
             continue
@@ -403,7 +418,7 @@ def parse_project(
                 resolver=resolver,
                 warnings=warnings,
             )
-            if function.routes:
+            if function.routes or function.stream_sources:
                 functions[logical_id] = function
         elif kind == TABLE_TYPE:
             tables.append(_read_table(logical_id, resource, resolver))
@@ -411,7 +426,11 @@ def parse_project(
             tables.append(_read_simple_table(logical_id, resource, resolver))
         elif kind == BUCKET_TYPE:
             buckets.append(BucketSpec(logical_id, resolver.physical_name(logical_id)))
-    return ProjectTemplate(path=path, functions=functions, tables=tables, buckets=buckets, warnings=warnings)
+        elif kind == EVENT_BUS_TYPE:
+            event_buses.append(resolver.physical_name(logical_id))
+    return ProjectTemplate(
+        path=path, functions=functions, tables=tables, buckets=buckets, warnings=warnings, event_buses=event_buses
+    )
 
 
 def _is_active(resource: dict[str, Any], resolver: Resolver) -> bool:
@@ -462,6 +481,10 @@ def _read_function(  # noqa: PLR0913 - the template pieces a function is made of
         layer_dirs=layer_dirs,
     )
     for event_name, event in (properties.get("Events") or {}).items():
+        if event.get("Type") == "DynamoDB":
+            source = _stream_source(logical_id, event_name, resolver.resolve(event["Properties"]))
+            function.stream_sources.append(source)
+            continue
         if event.get("Type") != "HttpApi":
             continue
         event_properties = resolver.resolve(event.get("Properties") or {})
@@ -476,6 +499,20 @@ def _read_function(  # noqa: PLR0913 - the template pieces a function is made of
             )
         function.routes.append(route)
     return function
+
+
+def _stream_source(logical_id: str, event_name: str, properties: dict[str, Any]) -> StreamSourceSpec:
+    """``Stream: !GetAtt <Table>.StreamArn`` resolves to ``arn:...:table/<name>/stream/local``."""
+    found = re.search(r":table/([^/]+)/stream/", str(properties.get("Stream", "")))
+    if found is None:
+        raise TemplateError(f"{logical_id}.{event_name}: Stream must be !GetAtt <a table of this template>.StreamArn")
+    filters = ((properties.get("FilterCriteria") or {}).get("Filters")) or []
+    return StreamSourceSpec(
+        table=found.group(1),
+        batch_size=int(properties.get("BatchSize", 100)),
+        max_retries=int(properties.get("MaximumRetryAttempts", 10)),
+        filters=tuple(json.loads(f["Pattern"]) for f in filters),
+    )
 
 
 def _route_key(logical_id: str, event_name: str, properties: dict[str, Any]) -> str:

@@ -1,0 +1,149 @@
+"""DynamoDB stream event source mappings, locally: poll a table's stream (DynamoDB Local) and invoke the function
+with batches of records in the shape Lambda sends, honouring the mapping's filter criteria and the function's
+partial batch responses (``batchItemFailures``: retry from the first failed record, up to the mapping's attempts).
+
+Like Lambda it starts at the stream's end when ``stratus local`` starts (records written while it was stopped are not
+replayed) and delivers at least once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import boto3
+
+from stratus_local.template import StreamSourceSpec
+
+POLL_SECONDS = 0.5
+SHARD_DISCOVERY_POLLS = 20
+Invoke = Callable[[str, bytes, str], bytes]
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """The subset of EventBridge patterns that filter criteria use here: nested objects, lists of literals, and
+    ``{"prefix": ...}``."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches(p, value[k]) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return any(_leaf_matches(p, value) for p in pattern)
+    return pattern == value
+
+
+def _leaf_matches(pattern: Any, value: Any) -> bool:
+    if isinstance(pattern, dict) and "prefix" in pattern:
+        return isinstance(value, str) and value.startswith(pattern["prefix"])
+    return pattern == value
+
+
+def _lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A streams API record as Lambda delivers it (JSON-safe; DynamoDB Local drops the type of an empty map)."""
+    change = record["dynamodb"]
+    for image in ("NewImage", "OldImage"):
+        for name, value in (change.get(image) or {}).items():
+            if value == {}:
+                change[image][name] = {"M": {}}
+    shaped = {**record, "eventSource": "aws:dynamodb", "eventSourceARN": stream_arn, "awsRegion": region}
+    return json.loads(json.dumps(shaped, default=str))
+
+
+class StreamPoller:
+    """One function's mapping on one table's stream, in a thread."""
+
+    def __init__(  # noqa: PLR0913 - the mapping and where to reach things
+        self,
+        function_id: str,
+        source: StreamSourceSpec,
+        invoke: Invoke,
+        dynamodb_endpoint: str,
+        region: str,
+        log: TextIO = sys.stderr,
+    ) -> None:
+        self.function_id = function_id
+        self.source = source
+        self._invoke = invoke
+        self._region = region
+        self._log = log
+        self._dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name=region)
+        self._streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint, region_name=region)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._iterators: dict[str, str] = {}
+        self._polls = 0
+        self.stream_arn = ""
+
+    def start(self) -> None:
+        table = self._dynamodb.describe_table(TableName=self.source.table)["Table"]
+        self.stream_arn = table.get("LatestStreamArn", "")
+        if not self.stream_arn:
+            print(
+                f"stratus local: {self.source.table} has no stream; {self.function_id} gets no records", file=self._log
+            )
+            return
+        self._discover_shards("LATEST")
+        self._thread = threading.Thread(target=self._run, name=f"stream-{self.function_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _discover_shards(self, position: str) -> None:
+        shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self._iterators:
+                continue
+            kind = position if not self._iterators and position == "LATEST" else "TRIM_HORIZON"
+            iterator = self._streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=kind
+            )["ShardIterator"]
+            self._iterators[shard_id] = iterator
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - keep polling; report
+                print(f"stratus local: stream of {self.source.table} -> {self.function_id}: {exc}", file=self._log)
+
+    def poll_once(self) -> int:
+        """Read what is new on every shard and deliver it; returns how many records were delivered."""
+        self._polls += 1
+        if self._polls % SHARD_DISCOVERY_POLLS == 0:
+            self._discover_shards("TRIM_HORIZON")  # shards close and new ones open as the stream ages
+        delivered = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            if not iterator:
+                continue
+            page = self._streams.get_records(ShardIterator=iterator)
+            self._iterators[shard_id] = page.get("NextShardIterator") or ""
+            records = [_lambda_record(r, self.stream_arn, self._region) for r in page.get("Records", [])]
+            records = [r for r in records if not self.source.filters or any(matches(f, r) for f in self.source.filters)]
+            for start in range(0, len(records), self.source.batch_size):
+                delivered += self._deliver(records[start : start + self.source.batch_size])
+        return delivered
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> int:
+        for _attempt in range(self.source.max_retries + 1):
+            if not batch:
+                return 0
+            answer = json.loads(
+                self._invoke(self.function_id, json.dumps({"Records": batch}).encode(), uuid.uuid4().hex)
+            )
+            failures = [f.get("itemIdentifier") for f in (answer or {}).get("batchItemFailures", [])]
+            if not failures:
+                return len(batch)
+            sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            first = min(sequence.index(f) for f in failures if f in sequence) if set(failures) & set(sequence) else 0
+            batch = batch[first:]
+        print(
+            f"stratus local: {self.function_id} kept failing on {len(batch)} stream record(s); dropped (on AWS they "
+            "would go to the mapping's on-failure destination)",
+            file=self._log,
+        )
+        return 0
