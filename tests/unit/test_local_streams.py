@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stratus_local.streams import StreamPoller, matches
+from stratus_local.event_sources import StreamPoller, matches
 from stratus_local.template import StreamSourceSpec, parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

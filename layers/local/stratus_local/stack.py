@@ -28,11 +28,11 @@ from stratus_local.backends import (
     create_event_buses,
     create_tables,
 )
+from stratus_local.event_sources import RulePoller, StreamPoller
 from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
-from stratus_local.streams import StreamPoller
 from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project, samconfig_parameter_overrides
 
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -95,7 +95,7 @@ class LocalStack:
         self._autosave: threading.Thread | None = None
         self._s3: Any = None
         self._artifact_access = "direct"
-        self._pollers: list[StreamPoller] = []
+        self._pollers: list[StreamPoller | RulePoller] = []
 
     @property
     def base_url(self) -> str:
@@ -255,6 +255,13 @@ class LocalStack:
                 poller.start()
                 self._pollers.append(poller)
                 self.report.append(f"{function.logical_id} reads the stream of {source.table}")
+            for rule in function.rule_sources:
+                rule_poller = RulePoller(
+                    function.logical_id, rule, self.functions, endpoints.default, os.environ["AWS_REGION"], self.log
+                )
+                rule_poller.start()
+                self._pollers.append(rule_poller)
+                self.report.append(f"{function.logical_id} receives the events of rule {rule.name} on {rule.bus}")
 
     def _autosave_loop(self) -> None:
         """Copy new and changed S3 objects to the state folder every few seconds (unchanged ones are skipped by
@@ -299,6 +306,7 @@ class LocalStack:
             keys = ", ".join(
                 [route.route_key for route in function.routes]
                 + [f"stream of {source.table}" for source in function.stream_sources]
+                + [f"rule {rule.name}" for rule in function.rule_sources]
             )
             lines.append(f"  {function.logical_id} ({function.code_dir.name}/{function.handler}): {keys}")
         names = [table.name for table in self.template.tables] or ["none"]

@@ -110,6 +110,15 @@ class StreamSourceSpec:
     filters: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True)
+class RuleSourceSpec:
+    """An ``EventBridgeRule`` event of a function: the bus and the pattern that invoke it."""
+
+    name: str
+    bus: str
+    pattern: dict[str, Any]
+
+
 @dataclass
 class FunctionSpec:
     """An ``AWS::Serverless::Function`` with what is needed to import and invoke its handler locally."""
@@ -124,6 +133,7 @@ class FunctionSpec:
     layer_dirs: list[Path] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
     stream_sources: list[StreamSourceSpec] = field(default_factory=list)
+    rule_sources: list[RuleSourceSpec] = field(default_factory=list)
 
     @property
     def arn(self) -> str:
@@ -418,7 +428,7 @@ def parse_project(
                 resolver=resolver,
                 warnings=warnings,
             )
-            if function.routes or function.stream_sources:
+            if function.routes or function.stream_sources or function.rule_sources:
                 functions[logical_id] = function
         elif kind == TABLE_TYPE:
             tables.append(_read_table(logical_id, resource, resolver))
@@ -481,24 +491,37 @@ def _read_function(  # noqa: PLR0913 - the template pieces a function is made of
         layer_dirs=layer_dirs,
     )
     for event_name, event in (properties.get("Events") or {}).items():
-        if event.get("Type") == "DynamoDB":
-            source = _stream_source(logical_id, event_name, resolver.resolve(event["Properties"]))
-            function.stream_sources.append(source)
-            continue
-        if event.get("Type") != "HttpApi":
-            continue
-        event_properties = resolver.resolve(event.get("Properties") or {})
-        route = RouteSpec(
-            route_key=_route_key(logical_id, event_name, event_properties),
-            function_id=logical_id,
-            payload_format_version=str(event_properties.get("PayloadFormatVersion", "2.0")),
-        )
-        if route.payload_format_version != "2.0":
-            warnings.append(
-                f"{logical_id}.{event_name}: PayloadFormatVersion {route.payload_format_version} is served as 2.0"
-            )
-        function.routes.append(route)
+        _read_event(function, event_name, event, resolver, warnings)
     return function
+
+
+def _read_event(
+    function: FunctionSpec, event_name: str, event: dict[str, Any], resolver: Resolver, warnings: list[str]
+) -> None:
+    """Add what one ``Events`` entry makes of the function locally: a route, a stream mapping or a rule."""
+    logical_id = function.logical_id
+    kind = event.get("Type")
+    if kind == "EventBridgeRule":
+        rule = resolver.resolve(event["Properties"])
+        bus = str(rule.get("EventBusName") or "default")
+        function.rule_sources.append(RuleSourceSpec(f"{logical_id}-{event_name}", bus, rule["Pattern"]))
+        return
+    if kind == "DynamoDB":
+        function.stream_sources.append(_stream_source(logical_id, event_name, resolver.resolve(event["Properties"])))
+        return
+    if kind != "HttpApi":
+        return
+    event_properties = resolver.resolve(event.get("Properties") or {})
+    route = RouteSpec(
+        route_key=_route_key(logical_id, event_name, event_properties),
+        function_id=logical_id,
+        payload_format_version=str(event_properties.get("PayloadFormatVersion", "2.0")),
+    )
+    if route.payload_format_version != "2.0":
+        warnings.append(
+            f"{logical_id}.{event_name}: PayloadFormatVersion {route.payload_format_version} is served as 2.0"
+        )
+    function.routes.append(route)
 
 
 def _stream_source(logical_id: str, event_name: str, properties: dict[str, Any]) -> StreamSourceSpec:

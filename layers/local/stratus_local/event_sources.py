@@ -1,13 +1,14 @@
-"""DynamoDB stream event source mappings, locally: poll a table's stream (DynamoDB Local) and invoke the function
+"""Event sources, locally. DynamoDB stream mappings: poll a table's stream (DynamoDB Local) and invoke the function
 with batches of records in the shape Lambda sends, honouring the mapping's filter criteria and the function's
 partial batch responses (``batchItemFailures``: retry from the first failed record, up to the mapping's attempts).
 
 Like Lambda it starts at the stream's end when ``stratus local`` starts (records written while it was stopped are not
-replayed) and delivers at least once."""
+replayed) and delivers at least once. And EventBridge rules whose target is a function (:class:`RulePoller`)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import uuid
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from stratus_local.template import StreamSourceSpec
+from stratus_local.template import RuleSourceSpec, StreamSourceSpec
 
 POLL_SECONDS = 0.5
 SHARD_DISCOVERY_POLLS = 20
@@ -147,3 +148,75 @@ class StreamPoller:
             file=self._log,
         )
         return 0
+
+
+class RulePoller:
+    """An ``EventBridgeRule`` event of a function: the rule is created on the local bus with an SQS queue as its
+    target (moto does not run Lambda targets), and the queue is polled to invoke the function with each event. A
+    failed invocation is retried when the message becomes visible again, up to ``max_attempts`` receives."""
+
+    def __init__(  # noqa: PLR0913 - the rule and where to reach things
+        self,
+        function_id: str,
+        rule: RuleSourceSpec,
+        invoke: Invoke,
+        endpoint: str,
+        region: str,
+        log: TextIO = sys.stderr,
+        max_attempts: int = 3,
+    ) -> None:
+        self.function_id = function_id
+        self.rule = rule
+        self._invoke = invoke
+        self._log = log
+        self._max_attempts = max_attempts
+        self._events = boto3.client("events", endpoint_url=endpoint, region_name=region)
+        self._sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.queue_url = ""
+
+    def start(self) -> None:
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", self.rule.name)[:70]
+        self.queue_url = self._sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._events.put_rule(Name=name, EventBusName=self.rule.bus, EventPattern=json.dumps(self.rule.pattern))
+        self._events.put_targets(
+            Rule=name, EventBusName=self.rule.bus, Targets=[{"Id": "local", "Arn": arn["QueueArn"]}]
+        )
+        self._thread = threading.Thread(target=self._run, name=f"rule-{name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - keep polling; report
+                print(f"stratus local: rule {self.rule.name} -> {self.function_id}: {exc}", file=self._log)
+                self._stop.wait(POLL_SECONDS)
+
+    def poll_once(self) -> int:
+        answer = self._sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+        )
+        handled = 0
+        for message in answer.get("Messages", []):
+            attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            try:
+                self._invoke(self.function_id, message["Body"].encode(), uuid.uuid4().hex)
+            except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
+                if attempts < self._max_attempts:
+                    continue
+                print(
+                    f"stratus local: {self.function_id} failed {attempts} times on an event of rule {self.rule.name} "
+                    f"({exc}); dropped (on AWS it would go to the rule's dead-letter queue)",
+                    file=self._log,
+                )
+            self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            handled += 1
+        return handled
