@@ -11,8 +11,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.api.app import build_registry_api
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
+from stratus.domain.services.webhooks import DestinationPolicy, WebhookService, http_sender
 from stratus.observability import get_logger
-from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
+from stratus.store.dynamodb import (
+    DynamoLoggedModelStore,
+    DynamoRegistryStore,
+    DynamoTrackingStore,
+    DynamoWebhookStore,
+    bind_table,
+)
+from stratus.store.kms import KmsCipher
 
 
 @cache
@@ -23,7 +31,9 @@ def api() -> APIGatewayHttpResolver:
     experiments = ExperimentService(tracking, settings.artifact_root, artifact_bucket=settings.artifact_bucket)
     logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
     registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
-    return build_registry_api(registry)
+    policy = DestinationPolicy.parse(settings.webhook_allowed_schemes, settings.webhook_allow_private_ips)
+    webhooks = WebhookService(DynamoWebhookStore(KmsCipher(settings.webhook_key_id)), http_sender(policy), policy)
+    return build_registry_api(registry, webhooks)
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

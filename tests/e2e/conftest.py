@@ -28,6 +28,9 @@ REFERENCE_STARTUP_SECONDS = 180
 def tracking_uri() -> Iterator[str]:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # Webhook receivers in these tests listen on loopback over http, which MLflow (and Stratus) refuse by default.
+    os.environ.setdefault("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
+    os.environ.setdefault("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
     with LocalStack(PROJECT_DIR, ephemeral=True, port=0, log_requests=False) as stack:
         uri = stack.base_url
         os.environ["MLFLOW_TRACKING_URI"] = uri

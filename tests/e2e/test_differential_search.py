@@ -28,10 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import differential
 import mlflow.data
 import pandas as pd
 import pytest
 import requests
+from differential import Mismatch, Outcome
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -861,9 +863,6 @@ def normalize_message(message: str, side: Side) -> str:
     return _SET_LITERAL.sub(lambda m: "{" + ", ".join(sorted(m.group(0)[1:-1].split(", "))) + "}", message)
 
 
-Outcome = tuple[Any, ...]
-
-
 def _error(response: requests.Response, side: Side) -> Outcome:
     try:
         body = response.json()
@@ -939,42 +938,12 @@ def outcome_of(query: Query, side: Side) -> Outcome:
     return experiment_search(query, side)
 
 
-@dataclass
-class Mismatch:
-    query: str
-    reference: Outcome
-    stratus: Outcome
-
-    def report(self) -> str:
-        lines = [f"- {self.query}"]
-        if self.reference[0] == "ok" and self.stratus[0] == "ok":
-            ref, got = self.reference[1], self.stratus[1]
-            missing = [n for n in ref if n not in got]
-            extra = [n for n in got if n not in ref]
-            if missing or extra:
-                lines.append(f"    only in reference: {missing}")
-                lines.append(f"    only in stratus:   {extra}")
-            elif ref != got:
-                lines.append(f"    same runs, different order:\n      reference: {ref}\n      stratus:   {got}")
-            if self.reference[2] != self.stratus[2]:
-                lines.append(f"    page sizes: reference {self.reference[2]}, stratus {self.stratus[2]}")
-        else:
-            lines.append(f"    reference: {self.reference[:3]}")
-            lines.append(f"    stratus:   {self.stratus[:3]}")
-        return "\n".join(lines)
-
-
 def compare(query: Query, sides: tuple[Side, Side]) -> tuple[Mismatch | None, Outcome]:
-    """Run ``query`` on both servers; the mismatch (None if they agree) and the reference's outcome."""
-    reference, stratus = sides
-    expected = outcome_of(query, reference)
-    actual = outcome_of(query, stratus)
-    return (None if expected == actual else Mismatch(query.describe(), expected, actual)), expected
+    return differential.compare(query, sides, outcome_of)
 
 
 def compare_all(queries: Sequence[Query], sides: tuple[Side, Side]) -> list[tuple[Mismatch | None, Outcome]]:
-    with ThreadPoolExecutor(QUERY_THREADS) as pool:
-        return list(pool.map(lambda query: compare(query, sides), queries))
+    return differential.compare_all(queries, sides, outcome_of, QUERY_THREADS)
 
 
 # ---------------------------------------------------------------------------------------------------------------

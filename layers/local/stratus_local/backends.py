@@ -498,6 +498,20 @@ def create_event_buses(events: Any, names: list[str]) -> list[str]:
     return done
 
 
+def create_kms_aliases(kms: Any, aliases: list[str]) -> list[str]:
+    """A key for each KMS alias of the template that does not exist yet (keys are not kept across restarts: with
+    ``--state-dir``, secrets encrypted in an earlier session cannot be decrypted, so webhooks need their secret
+    set again)."""
+    existing = {alias["AliasName"] for alias in kms.list_aliases().get("Aliases", [])}
+    done = []
+    for alias in aliases:
+        if alias not in existing:
+            key_id = kms.create_key(Description=f"stratus local: {alias}")["KeyMetadata"]["KeyId"]
+            kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+            done.append(f"created KMS key {alias}")
+    return done
+
+
 class S3Snapshot:
     """Copies every bucket's objects to a folder and back.
 

@@ -26,6 +26,7 @@ from stratus_local.backends import (
     S3Snapshot,
     create_buckets,
     create_event_buses,
+    create_kms_aliases,
     create_tables,
 )
 from stratus_local.event_sources import RulePoller, StreamPoller
@@ -40,6 +41,8 @@ _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURE
 _RESERVED_PREFIXES = ("AWS_",)
 AUTOSAVE_SECONDS = 5.0
 """How often ``stratus local`` copies new S3 objects (artifacts) to its state folder."""
+_FROM_USER = ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS")
+"""Variables a template sets but the user's environment overrides locally, as for ``mlflow server``."""
 _LABELS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 """Variables that only label logs and metrics: functions may differ on them without changing behaviour."""
 """Lambda sets these itself; a template cannot."""
@@ -186,6 +189,10 @@ class LocalStack:
         }
         values.update(dict.fromkeys(_REMOVED_ENV))
         values.update(function_environment)
+        for name in _FROM_USER:  # MLflow's own settings: the shell that starts stratus local wins, as with mlflow
+            user_value = self._saved_env.get(name, os.environ.get(name))
+            if user_value is not None:
+                values[name] = user_value
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             if value is None:
@@ -235,6 +242,8 @@ class LocalStack:
         self.report.extend(create_buckets(self._s3, template.buckets))
         events = session.client("events", endpoint_url=endpoints.default)
         self.report.extend(create_event_buses(events, template.event_buses))
+        kms = session.client("kms", endpoint_url=endpoints.default)
+        self.report.extend(create_kms_aliases(kms, template.kms_aliases))
         self._start_stream_pollers(endpoints, template)
 
     def _start_stream_pollers(self, endpoints: Endpoints, template: ProjectTemplate) -> None:

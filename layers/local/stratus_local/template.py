@@ -36,6 +36,7 @@ LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 TABLE_TYPE = "AWS::DynamoDB::Table"
 SIMPLE_TABLE_TYPE = "AWS::Serverless::SimpleTable"
 EVENT_BUS_TYPE = "AWS::Events::EventBus"
+KMS_ALIAS_TYPE = "AWS::KMS::Alias"
 BUCKET_TYPE = "AWS::S3::Bucket"
 
 _NO_VALUE = object()
@@ -168,6 +169,7 @@ class ProjectTemplate:
     buckets: list[BucketSpec]
     warnings: list[str]
     event_buses: list[str] = field(default_factory=list)
+    kms_aliases: list[str] = field(default_factory=list)
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -415,6 +417,7 @@ def parse_project(
     tables: list[TableSpec] = []
     buckets: list[BucketSpec] = []
     event_buses: list[str] = []
+    kms_aliases: list[str] = []
     for logical_id, resource in resources.items():
         if not _is_active(resource, resolver):
             continue
@@ -438,8 +441,16 @@ def parse_project(
             buckets.append(BucketSpec(logical_id, resolver.physical_name(logical_id)))
         elif kind == EVENT_BUS_TYPE:
             event_buses.append(resolver.physical_name(logical_id))
+        elif kind == KMS_ALIAS_TYPE:
+            kms_aliases.append(str(resolver.resolve((resource.get("Properties") or {}).get("AliasName"))))
     return ProjectTemplate(
-        path=path, functions=functions, tables=tables, buckets=buckets, warnings=warnings, event_buses=event_buses
+        path=path,
+        functions=functions,
+        tables=tables,
+        buckets=buckets,
+        warnings=warnings,
+        event_buses=event_buses,
+        kms_aliases=kms_aliases,
     )
 
 

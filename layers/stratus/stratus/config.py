@@ -16,6 +16,9 @@ ENV_NAMES = {
     "artifact_access": "STRATUS_ARTIFACT_ACCESS",
     "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
     "event_bus_name": "STRATUS_EVENT_BUS_NAME",
+    "webhook_key_id": "STRATUS_WEBHOOK_KEY_ID",
+    "webhook_allowed_schemes": "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+    "webhook_allow_private_ips": "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
     "region": "AWS_REGION",
 }
 
@@ -33,6 +36,10 @@ class Settings(BaseModel):
     artifact_access: Literal["proxied", "direct"] = "direct"
     presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=43200)
     event_bus_name: str = "stratus-registry"  # template.yaml: RegistryEventBus
+    webhook_key_id: str = "alias/stratus-webhook-secrets"  # template.yaml: WebhookSecretsKeyAlias
+    # MLflow's own settings for webhook destinations, with MLflow's defaults (https only, no private addresses)
+    webhook_allowed_schemes: str = "https"
+    webhook_allow_private_ips: bool = False
     region: str = "us-east-1"
 
     @classmethod

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from stratus.api.identity import caller
-from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, registry, runs
+from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, registry, runs, webhooks
 from stratus.domain.actor import current_actor
 from stratus.domain.services import (
     ArtifactService,
@@ -18,6 +18,7 @@ from stratus.domain.services import (
     RegistryService,
     RunService,
 )
+from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
 
@@ -44,14 +45,17 @@ def build_tracking_api(
     return app
 
 
-def build_registry_api(registry_service: RegistryService) -> APIGatewayHttpResolver:
-    """The model registry (``/api/2.0/mlflow/registered-models``, ``/model-versions``) and its promotion history
-    (``/api/2.0/stratus/registered-models/history``), served by its own function."""
+def build_registry_api(registry_service: RegistryService, webhook_service: WebhookService) -> APIGatewayHttpResolver:
+    """The model registry (``/api/2.0/mlflow/registered-models``, ``/model-versions``), its webhooks
+    (``/api/2.0/mlflow/webhooks``), the promotion history and the webhook delivery log (``/api/2.0/stratus/...``),
+    served by its own function."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(registry.build(registry_service), prefix=prefix)
+        app.include_router(webhooks.build(webhook_service), prefix=prefix)
     for prefix in STRATUS_PREFIXES:
         app.include_router(registry.build_history(registry_service), prefix=prefix)
+        app.include_router(webhooks.build_deliveries(webhook_service), prefix=prefix)
     install_actor(app)
     install_error_handlers(app)
     return app

@@ -344,3 +344,38 @@ class PromotionHistory(Request):
     version: str | None = None
     max_results: int | None = None
     page_token: str | None = None
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookEventIn(Request):
+    entity: str | None = None
+    action: str | None = None
+
+
+class CreateWebhook(Request):
+    name: str
+    url: str
+    events: list[dict] = Field(default_factory=list)
+    description: str | None = None
+    secret: str | None = None
+    status: str | None = None
+
+
+class UpdateWebhook(Request):
+    name: str | None = None
+    url: str | None = None
+    events: list[dict] | None = None
+    description: str | None = None
+    secret: str | None = None
+    status: str | None = None
+
+
+class ListWebhooks(Request):
+    max_results: int | None = None
+    page_token: str | None = None
+
+
+class TestWebhook(Request):
+    event: dict | None = None

@@ -17,6 +17,8 @@ from stratus.domain.entities import (
     RegisteredModel,
     Run,
     RunInfo,
+    Webhook,
+    WebhookDelivery,
 )
 
 
@@ -200,4 +202,31 @@ def promotion_event(e: PromotionEvent) -> dict[str, Any]:
         "to": e.after,
         "actor": e.actor,
         "timestamp": e.timestamp,
+    }
+
+
+def webhook(w: Webhook) -> dict[str, Any]:
+    """MLflow's Webhook message; enums by their proto names, the secret never."""
+    return _compact(
+        {
+            "webhook_id": w.webhook_id,
+            "name": w.name,
+            "description": w.description,
+            "url": w.url,
+            "events": [{"entity": entity.upper(), "action": action.upper()} for entity, action in w.events],
+            "status": w.status,
+            "creation_timestamp": w.creation_timestamp,
+            "last_updated_timestamp": w.last_updated_timestamp,
+        }
+    )
+
+
+def webhook_delivery(d: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "event_id": d.event_id,
+        "event": d.event_name,
+        "timestamp": d.timestamp,
+        "success": d.success,
+        "response_status": d.response_status,
+        "error_message": d.error_message,
     }

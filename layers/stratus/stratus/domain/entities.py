@@ -191,3 +191,34 @@ class PromotionEvent:
     timestamp: int
     alias: str | None = None
     event_id: str = ""
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+@dataclass
+class Webhook:
+    """An MLflow 3 webhook (mlflow/protos/webhooks.proto). ``events`` are (entity, action) pairs in MLflow's lower
+    case (``("model_version", "created")``). The secret is never part of the entity: the store keeps it encrypted."""
+
+    webhook_id: str
+    name: str
+    url: str
+    events: list[tuple[str, str]]
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One attempt to deliver one event to one webhook (the per-webhook delivery log)."""
+
+    webhook_id: str
+    event_id: str
+    event_name: str
+    timestamp: int
+    success: bool
+    response_status: int | None = None
+    error_message: str | None = None

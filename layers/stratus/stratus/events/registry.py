@@ -130,6 +130,7 @@ def _version_summary(image: Image) -> dict[str, Any]:
         {
             "version": str(image.get("number")),
             "source": image.get("source"),
+            "description": image.get("description"),
             "stage": image.get("current_stage"),
             "status": image.get("status"),
             "model_id": image.get("model_id"),

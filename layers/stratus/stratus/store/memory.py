@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 
 from stratus.domain import messages
-from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run
+from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run, Webhook, WebhookDelivery
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.ports import ExperimentChange, LoggedModelChange, RunChange
 
@@ -143,3 +143,42 @@ class InMemoryLoggedModelStore:
             change(after)
             self._models[model_id] = after
             return copy.deepcopy(after)
+
+
+class InMemoryWebhookStore:
+    """``WebhookStore`` in dicts (secrets kept as given: there is no KMS here)."""
+
+    def __init__(self) -> None:
+        self._webhooks: dict[str, Webhook] = {}
+        self._secrets: dict[str, str | None] = {}
+        self._log: dict[str, list[WebhookDelivery]] = {}
+        self._delivered: set[tuple[str, str]] = set()
+
+    def put_webhook(self, webhook: Webhook, secret: str | None, *, keep_secret: bool = False) -> None:
+        self._webhooks[webhook.webhook_id] = copy.deepcopy(webhook)
+        if not keep_secret:
+            self._secrets[webhook.webhook_id] = secret
+
+    def get_webhook(self, webhook_id: str) -> Webhook | None:
+        found = self._webhooks.get(webhook_id)
+        return copy.deepcopy(found) if found else None
+
+    def get_secret(self, webhook_id: str) -> str | None:
+        return self._secrets.get(webhook_id)
+
+    def list_webhooks(self) -> list[Webhook]:
+        return [copy.deepcopy(w) for w in self._webhooks.values()]
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        return self._webhooks.pop(webhook_id, None) is not None
+
+    def record_delivery(self, delivery: WebhookDelivery) -> None:
+        self._log.setdefault(delivery.webhook_id, []).append(delivery)
+        if delivery.success:
+            self._delivered.add((delivery.webhook_id, delivery.event_id))
+
+    def was_delivered(self, webhook_id: str, event_id: str) -> bool:
+        return (webhook_id, event_id) in self._delivered
+
+    def deliveries(self, webhook_id: str, limit: int) -> list[WebhookDelivery]:
+        return list(reversed(self._log.get(webhook_id, [])))[:limit]

@@ -16,6 +16,8 @@ from stratus.domain.entities import (
     PromotionEvent,
     RegisteredModel,
     Run,
+    Webhook,
+    WebhookDelivery,
 )
 
 RunChange = Callable[[Run], None]
@@ -130,3 +132,25 @@ class RegistryStore(Protocol):
 
     def history(self, name: str) -> list[PromotionEvent]:
         """The model's promotion history, newest first."""
+
+
+class WebhookStore(Protocol):
+    """Webhooks, their encrypted secrets and their delivery log."""
+
+    def put_webhook(self, webhook: Webhook, secret: str | None, *, keep_secret: bool = False) -> None:
+        """Store (create or replace) a webhook; ``keep_secret`` leaves the stored secret as it is."""
+
+    def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+
+    def get_secret(self, webhook_id: str) -> str | None: ...
+
+    def list_webhooks(self) -> list[Webhook]: ...
+
+    def delete_webhook(self, webhook_id: str) -> bool: ...
+
+    def record_delivery(self, delivery: WebhookDelivery) -> None: ...
+
+    def was_delivered(self, webhook_id: str, event_id: str) -> bool: ...
+
+    def deliveries(self, webhook_id: str, limit: int) -> list[WebhookDelivery]:
+        """The newest ``limit`` delivery attempts, newest first."""

@@ -17,6 +17,8 @@
 | model name claim    | ``RMNAME#<name>``  | ``#``                   | rm_id: the unique name, moved by a rename       |
 | model version       | ``RM#<rm_id>``     | ``V#<version:010d>``    | a version: stage, source, run, tags             |
 | promotion event     | ``RM#<rm_id>``     | ``H#<time:013d>#<id>``  | a stage transition or alias change              |
+| webhook             | ``WEBHOOKS``       | ``W#<webhook_id>``      | URL, events, status, encrypted secret           |
+| webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
 
 Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
 else; what a search never needs (history, long values, dataset bodies) lives under the run's own partition.
@@ -197,6 +199,30 @@ class PromotionEventItem(StratusItem):
     event_id = UnicodeAttribute()
 
 
+class WebhookItem(StratusItem):
+    """``WEBHOOKS``/``W#<id>``: a webhook; its secret encrypted with the stack's KMS key (never returned)."""
+
+    name = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = ListAttribute(default=list)  # type: ignore[var-annotated]  # ["entity:action", ...]
+    description = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    creation_timestamp = NumberAttribute()
+    last_updated_timestamp = NumberAttribute()
+    secret = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class WebhookDeliveryItem(StratusItem):
+    """``WEBHOOK#<id>``/``D#<time:013d>#<event_id>``: one delivery attempt; ``E#<event_id>`` marks a delivered event."""
+
+    event_id = UnicodeAttribute()
+    event_name = UnicodeAttribute(default="")
+    timestamp = NumberAttribute(default=0)
+    success = UnicodeAttribute(default="false")
+    response_status = NumberAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -215,4 +241,6 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ModelNameItem,
     ModelVersionItem,
     PromotionEventItem,
+    WebhookItem,
+    WebhookDeliveryItem,
 )
