@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import boto3
@@ -20,13 +21,11 @@ class EventPublisher:
     def __init__(self, bus_name: str, client_factory: Callable[[], Any] = lambda: boto3.client("events")) -> None:
         self.bus_name = bus_name
         self._client_factory = client_factory
-        self._client: Any = None
 
-    @property
+    @cached_property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
+        """Made on first use, never at import or construction."""
+        return self._client_factory()
 
     def publish(self, events: Sequence[RegistryEvent]) -> None:
         for start in range(0, len(events), PUT_EVENTS_ENTRIES):

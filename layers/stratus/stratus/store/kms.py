@@ -4,6 +4,7 @@ table, its backups nor its stream ever hold a secret in clear."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, Protocol
 
 import boto3
@@ -25,13 +26,11 @@ class KmsCipher:
     def __init__(self, key_id: str, client_factory: Callable[[], Any] = lambda: boto3.client("kms")) -> None:
         self.key_id = key_id
         self._client_factory = client_factory
-        self._client: Any = None
 
-    @property
+    @cached_property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
+        """Made on first use, never at import or construction."""
+        return self._client_factory()
 
     def encrypt(self, plaintext: str) -> bytes:
         try:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -79,13 +80,11 @@ class S3ArtifactStore:
         self.bucket = bucket
         self.ttl_seconds = ttl_seconds
         self._client_factory = client_factory
-        self._client: Any = None
 
-    @property
+    @cached_property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
+        """Made on first use, never at import or construction."""
+        return self._client_factory()
 
     def put(self, key: str, body: bytes, content_type: str | None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
