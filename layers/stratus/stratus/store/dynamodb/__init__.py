@@ -4,6 +4,14 @@ from stratus.store.dynamodb.binding import bind_table
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
 from stratus.store.dynamodb.registry import DynamoRegistryStore
 from stratus.store.dynamodb.tracking import DynamoTrackingStore
+from stratus.store.dynamodb.uploads import DynamoUploadClaims
 from stratus.store.dynamodb.webhooks import DynamoWebhookStore
 
-__all__ = ["DynamoLoggedModelStore", "DynamoRegistryStore", "DynamoTrackingStore", "DynamoWebhookStore", "bind_table"]
+__all__ = [
+    "DynamoLoggedModelStore",
+    "DynamoRegistryStore",
+    "DynamoTrackingStore",
+    "DynamoUploadClaims",
+    "DynamoWebhookStore",
+    "bind_table",
+]

@@ -18,6 +18,7 @@
 | model version       | ``RM#<rm_id>``     | ``V#<version:010d>``    | a version: stage, source, run, tags             |
 | promotion event     | ``RM#<rm_id>``     | ``H#<time:013d>#<id>``  | a stage transition or alias change              |
 | webhook             | ``WEBHOOKS``       | ``W#<webhook_id>``      | URL, events, status, encrypted secret           |
+| upload claim        | ``UPLOAD#<folder>``| ``#``                   | an S3-driven registration and its version       |
 | webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
 
 Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
@@ -223,6 +224,15 @@ class WebhookDeliveryItem(StratusItem):
     error_message = UnicodeAttribute(null=True)
 
 
+class UploadClaimItem(StratusItem):
+    """``UPLOAD#<register/name/drop>``/``#``: an S3-driven registration (CLAIMED, PENDING, READY or FAILED)."""
+
+    status = UnicodeAttribute()
+    claimed_at = NumberAttribute()
+    version = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -243,4 +253,5 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     PromotionEventItem,
     WebhookItem,
     WebhookDeliveryItem,
+    UploadClaimItem,
 )

@@ -100,6 +100,15 @@ class S3ArtifactStore:
             return None
         return int(head["ContentLength"])
 
+    def read(self, key: str, max_bytes: int = 1024 * 1024) -> bytes | None:
+        """The first ``max_bytes`` of the object at ``key``, or None when there is none."""
+        try:
+            with translated():
+                answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        except ResourceDoesNotExist:
+            return None
+        return bytes(answer["Body"].read())
+
     def list_children(self, folder_key: str) -> list[ArtifactEntry]:
         """The files and folders directly under ``folder_key`` (all pages), sorted by name."""
         prefix = folder_key.rstrip("/") + "/"

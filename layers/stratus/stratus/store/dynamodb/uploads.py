@@ -1,0 +1,53 @@
+"""Claims of S3-driven registrations: ``UPLOAD#<folder>``/``#``, one per dropped model folder (the conditional
+write that makes a repeated notification never register a second version)."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from stratus.domain.entities import UploadClaim
+from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.items import UploadClaimItem
+
+
+class DynamoUploadClaims:
+    def get(self, folder: str) -> UploadClaim | None:
+        with translated():
+            try:
+                item = UploadClaimItem.get(f"UPLOAD#{folder}", "#", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return UploadClaim(
+            folder,
+            item.status,
+            int(item.claimed_at),
+            None if item.version is None else int(item.version),
+            item.reason,
+        )
+
+    def claim(self, folder: str, now: int, *, taking_over_from: int | None = None) -> bool:
+        item = UploadClaimItem(pk=f"UPLOAD#{folder}", sk="#", status="CLAIMED", claimed_at=now)
+        condition = (
+            UploadClaimItem.pk.does_not_exist()
+            if taking_over_from is None
+            else UploadClaimItem.claimed_at == taking_over_from
+        )
+        try:
+            with translated():
+                item.save(condition=condition)
+        except PutError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def put(self, claim: UploadClaim) -> None:
+        with translated():
+            UploadClaimItem(
+                pk=f"UPLOAD#{claim.folder}",
+                sk="#",
+                status=claim.status,
+                claimed_at=claim.claimed_at,
+                version=claim.version,
+                reason=claim.reason,
+            ).save()
