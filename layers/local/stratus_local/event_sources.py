@@ -51,7 +51,42 @@ def _lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict
     return json.loads(json.dumps(shaped, default=str))
 
 
-class StreamPoller:
+class _Poller:
+    """A thread that calls ``poll_once`` until stopped; an error is reported and polling goes on."""
+
+    label = "poller"
+    pause_between_polls = True  # long polls (SQS) wait in the call itself
+
+    def __init__(self, log: TextIO) -> None:
+        self._log = log
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start_thread(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - keep polling; report
+                print(f"stratus local: {self.label}: {exc}", file=self._log)
+                self._stop.wait(POLL_SECONDS)
+                continue
+            if self.pause_between_polls:
+                self._stop.wait(POLL_SECONDS)
+
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+
+class StreamPoller(_Poller):
     """One function's mapping on one table's stream, in a thread."""
 
     def __init__(  # noqa: PLR0913 - the mapping and where to reach things
@@ -67,11 +102,10 @@ class StreamPoller:
         self.source = source
         self._invoke = invoke
         self._region = region
-        self._log = log
+        super().__init__(log)
+        self.label = f"stream of {source.table} -> {function_id}"
         self._dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name=region)
         self._streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint, region_name=region)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._iterators: dict[str, str] = {}
         self._polls = 0
         self.stream_arn = ""
@@ -85,13 +119,7 @@ class StreamPoller:
             )
             return
         self._discover_shards("LATEST")
-        self._thread = threading.Thread(target=self._run, name=f"stream-{self.function_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._start_thread(f"stream-{self.function_id}")
 
     def _discover_shards(self, position: str) -> None:
         shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
@@ -104,13 +132,6 @@ class StreamPoller:
                 StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=kind
             )["ShardIterator"]
             self._iterators[shard_id] = iterator
-
-    def _run(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - keep polling; report
-                print(f"stratus local: stream of {self.source.table} -> {self.function_id}: {exc}", file=self._log)
 
     def poll_once(self) -> int:
         """Read what is new on every shard and deliver it; returns how many records were delivered."""
@@ -150,10 +171,12 @@ class StreamPoller:
         return 0
 
 
-class RulePoller:
+class RulePoller(_Poller):
     """An ``EventBridgeRule`` event of a function: the rule is created on the local bus with an SQS queue as its
     target (moto does not run Lambda targets), and the queue is polled to invoke the function with each event. A
     failed invocation is retried when the message becomes visible again, up to ``max_attempts`` receives."""
+
+    pause_between_polls = False  # receive_message waits itself
 
     def __init__(  # noqa: PLR0913 - the rule and where to reach things
         self,
@@ -168,12 +191,11 @@ class RulePoller:
         self.function_id = function_id
         self.rule = rule
         self._invoke = invoke
-        self._log = log
+        super().__init__(log)
+        self.label = f"rule {rule.name} -> {function_id}"
         self._max_attempts = max_attempts
         self._events = boto3.client("events", endpoint_url=endpoint, region_name=region)
         self._sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.queue_url = ""
 
     def start(self) -> None:
@@ -184,21 +206,7 @@ class RulePoller:
         self._events.put_targets(
             Rule=name, EventBusName=self.rule.bus, Targets=[{"Id": "local", "Arn": arn["QueueArn"]}]
         )
-        self._thread = threading.Thread(target=self._run, name=f"rule-{name}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - keep polling; report
-                print(f"stratus local: rule {self.rule.name} -> {self.function_id}: {exc}", file=self._log)
-                self._stop.wait(POLL_SECONDS)
+        self._start_thread(f"rule-{name}")
 
     def poll_once(self) -> int:
         answer = self._sqs.receive_message(
@@ -222,9 +230,11 @@ class RulePoller:
         return handled
 
 
-class QueuePoller:
+class QueuePoller(_Poller):
     """An ``SQS`` event of a function: poll the queue, invoke with Lambda's SQS record shape, delete what succeeded
     and make what failed visible again soon (the queue's own redrive policy moves it to its dead-letter queue)."""
+
+    pause_between_polls = False  # receive_message waits itself
 
     def __init__(  # noqa: PLR0913 - the mapping and where to reach things
         self,
@@ -238,11 +248,10 @@ class QueuePoller:
         self.function_id = function_id
         self.source = source
         self._invoke = invoke
-        self._log = log
+        super().__init__(log)
+        self.label = f"queue {source.queue} -> {function_id}"
         self._region = region
         self._sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.queue_url = ""
         self.queue_arn = ""
 
@@ -250,21 +259,7 @@ class QueuePoller:
         self.queue_url = self._sqs.get_queue_url(QueueName=self.source.queue)["QueueUrl"]
         attributes = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
         self.queue_arn = attributes["Attributes"]["QueueArn"]
-        self._thread = threading.Thread(target=self._run, name=f"queue-{self.source.queue}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - keep polling; report
-                print(f"stratus local: queue {self.source.queue} -> {self.function_id}: {exc}", file=self._log)
-                self._stop.wait(POLL_SECONDS)
+        self._start_thread(f"queue-{self.source.queue}")
 
     def poll_once(self) -> int:
         answer = self._sqs.receive_message(
