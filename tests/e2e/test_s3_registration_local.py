@@ -4,10 +4,12 @@ stratus local feeds it to RegistrationFunction, and the folder becomes a version
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import boto3
 import mlflow
@@ -50,3 +52,22 @@ def test_a_dropped_model_folder_becomes_a_ready_version_that_loads(tmp_path: Pat
         s3.upload_file(str(path), bucket, f"register/{name}/2026-11-27/{path.relative_to(folder).as_posix()}")
     time.sleep(3)
     assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == ["1"]
+
+
+def test_a_bad_upload_ends_in_the_dead_letter_queue_and_creates_nothing() -> None:
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    bucket = os.environ["STRATUS_ARTIFACT_BUCKET"]
+    name = f"poison-{uuid.uuid4().hex[:6]}"
+    s3.put_object(Bucket=bucket, Key=f"register/{name}/1/MLmodel", Body=b"flavors: [not, yaml")
+    dead_letters = sqs.get_queue_url(QueueName="registration-dead-letter-queue")["QueueUrl"]
+    deadline, arrived = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not arrived:
+        for message in sqs.receive_message(QueueUrl=dead_letters, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            keys = [unquote_plus(r["s3"]["object"]["key"]) for r in json.loads(message["Body"]).get("Records", [])]
+            if f"register/{name}/1/MLmodel" in keys:  # keys arrive URL-encoded, as S3 sends them
+                arrived.append(message)
+            sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=message["ReceiptHandle"])
+    assert arrived, "the poison notification did not reach the dead-letter queue"
+    assert not MlflowClient().search_registered_models(filter_string=f"name = '{name}'")

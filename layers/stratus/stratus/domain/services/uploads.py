@@ -114,8 +114,11 @@ class S3Registration:
         if drop is None:
             return "ignored: not under register/<model name>/<drop>/"
         claim = self._claims.get(drop.folder)
-        if claim is not None and claim.status in ("READY", "FAILED"):
-            return f"already {claim.status.lower()}"
+        if claim is not None and claim.status == "FAILED":
+            # every notification of a failed drop fails again, so each ends in the dead-letter queue
+            raise BadUpload(claim.reason or "this drop failed earlier")
+        if claim is not None and claim.status == "READY":
+            return "already ready"
         raw = self._objects.read(f"{drop.folder}/MLmodel")
         if raw is None:
             return "waiting for MLmodel"
