@@ -35,9 +35,17 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 DATA_SHARDS = 8
+
+
+def sort_key_prefix(attribute: UnicodeAttribute, prefix: str) -> Condition:
+    """Sort keys made of ``prefix`` and an ASCII rest, as a BETWEEN: DynamoDB reads and bills it exactly as
+    ``begins_with``, but DynamoDB Local (``stratus local``) seeks its index for a BETWEEN where it scans the whole
+    partition for ``begins_with`` (8 ms instead of 70 ms to read one run of a 30,000-run experiment)."""
+    return attribute.between(prefix, prefix + "\x7f")
 
 
 class StratusItem(Model):

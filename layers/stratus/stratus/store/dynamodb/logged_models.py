@@ -10,7 +10,7 @@ from stratus.domain import messages
 from stratus.domain.entities import LoggedModel, ModelMetric
 from stratus.errors import Conflict, ResourceDoesNotExist
 from stratus.store.dynamodb.errors import is_condition_failure, translated
-from stratus.store.dynamodb.items import LoggedModelItem, LoggedModelPointerItem, StratusItem
+from stratus.store.dynamodb.items import LoggedModelItem, LoggedModelPointerItem, StratusItem, sort_key_prefix
 from stratus.store.ports import LoggedModelChange
 
 MAX_ATTEMPTS = 12
@@ -38,7 +38,7 @@ class DynamoLoggedModelStore:
         with translated():
             items = LoggedModelItem.query(
                 f"EXP#{experiment_id}",
-                LoggedModelItem.sk.between(_MODEL_PREFIX, _MODEL_PREFIX + "\x7f"),
+                sort_key_prefix(LoggedModelItem.sk, _MODEL_PREFIX),
                 consistent_read=True,
             )
             return [_model(item) for item in items]

@@ -26,16 +26,13 @@ from stratus.store.dynamodb.items import (
     PromotionEventItem,
     RegisteredModelItem,
     StratusItem,
+    sort_key_prefix,
 )
 from stratus.store.ports import RegistryChange, RegistrySnapshot
 
 MODELS_PK = "REGMODELS"
 MAX_ATTEMPTS = 40  # many clients registering versions of one model at once all contend for its counter
 _TRANSACTION_ITEMS = 100
-
-
-def _between(attribute, prefix: str):  # type: ignore[no-untyped-def]
-    return attribute.between(prefix, prefix + "\x7f")
 
 
 def _backoff(attempt: int) -> None:
@@ -74,13 +71,15 @@ class DynamoRegistryStore:
 
     def list_models(self) -> list[RegisteredModel]:
         with translated():
-            items = RegisteredModelItem.query(MODELS_PK, _between(RegisteredModelItem.sk, "M#"), consistent_read=True)
+            items = RegisteredModelItem.query(
+                MODELS_PK, sort_key_prefix(RegisteredModelItem.sk, "M#"), consistent_read=True
+            )
             return [_model(item) for item in items]
 
     def _version_items(self, rm_id: str) -> list[ModelVersionItem]:
         with translated():
             return list(
-                ModelVersionItem.query(f"RM#{rm_id}", _between(ModelVersionItem.sk, "V#"), consistent_read=True)
+                ModelVersionItem.query(f"RM#{rm_id}", sort_key_prefix(ModelVersionItem.sk, "V#"), consistent_read=True)
             )
 
     def list_versions(self, name: str) -> list[ModelVersion]:
@@ -103,7 +102,10 @@ class DynamoRegistryStore:
             return []
         with translated():
             items = PromotionEventItem.query(
-                f"RM#{rm_id}", _between(PromotionEventItem.sk, "H#"), consistent_read=True, scan_index_forward=False
+                f"RM#{rm_id}",
+                sort_key_prefix(PromotionEventItem.sk, "H#"),
+                consistent_read=True,
+                scan_index_forward=False,
             )
             return [_event(name, item) for item in items]
 

@@ -11,9 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain import messages
@@ -41,6 +39,7 @@ from stratus.store.dynamodb.items import (
     RunPointerItem,
     StratusItem,
     ValueItem,
+    sort_key_prefix,
 )
 from stratus.store.ports import ExperimentChange, RunChange
 
@@ -56,13 +55,6 @@ _POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
 
 def _run_prefix(run_id: str) -> str:
     return f"R#{run_id}#"
-
-
-def _sort_key_prefix(attribute: UnicodeAttribute, prefix: str) -> Condition:
-    """Sort keys made of ``prefix`` and an ASCII rest, as a BETWEEN: DynamoDB reads and bills it exactly as
-    ``begins_with``, but DynamoDB Local (``stratus local``) seeks its index for a BETWEEN where it scans the whole
-    partition for ``begins_with`` (8 ms instead of 70 ms to read one run of a 30,000-run experiment)."""
-    return attribute.between(prefix, prefix + "\x7f")
 
 
 def shard_of(kind: str, key: str) -> int:
@@ -281,7 +273,7 @@ class DynamoTrackingStore:
         points: set[tuple[int, int, float]] = set()
         nan_points: set[tuple[int, int]] = set()
         with translated():
-            chunks = MetricChunkItem.query(f"RUN#{run_id}", _sort_key_prefix(MetricChunkItem.sk, f"H#{key}#"))
+            chunks = MetricChunkItem.query(f"RUN#{run_id}", sort_key_prefix(MetricChunkItem.sk, f"H#{key}#"))
             for chunk in chunks:
                 for step, timestamp, value in _POINT.iter_unpack(chunk.points):
                     if value != value:
@@ -357,7 +349,7 @@ class DynamoTrackingStore:
         info: RunInfoItem | None = None
         shard_items: list[RunDataItem] = []
         with translated():
-            run_items = _sort_key_prefix(RunItem.sk, _run_prefix(run_id))
+            run_items = sort_key_prefix(RunItem.sk, _run_prefix(run_id))
             for item in RunItem.query(f"EXP#{exp}", run_items, consistent_read=True):
                 if isinstance(item, RunInfoItem):
                     info = item

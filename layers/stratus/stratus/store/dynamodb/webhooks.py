@@ -7,7 +7,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from stratus.domain.entities import Webhook, WebhookDelivery
 from stratus.store.dynamodb.errors import translated
-from stratus.store.dynamodb.items import WebhookDeliveryItem, WebhookItem
+from stratus.store.dynamodb.items import WebhookDeliveryItem, WebhookItem, sort_key_prefix
 from stratus.store.kms import SecretCipher
 
 WEBHOOKS_PK = "WEBHOOKS"
@@ -56,7 +56,7 @@ class DynamoWebhookStore:
 
     def list_webhooks(self) -> list[Webhook]:
         with translated():
-            items = WebhookItem.query(WEBHOOKS_PK, WebhookItem.sk.between("W#", "W#\x7f"), consistent_read=True)
+            items = WebhookItem.query(WEBHOOKS_PK, sort_key_prefix(WebhookItem.sk, "W#"), consistent_read=True)
             return [_webhook(item) for item in items]
 
     def delete_webhook(self, webhook_id: str) -> bool:
@@ -96,7 +96,7 @@ class DynamoWebhookStore:
         with translated():
             items = WebhookDeliveryItem.query(
                 f"WEBHOOK#{webhook_id}",
-                WebhookDeliveryItem.sk.between("D#", "D#\x7f"),
+                sort_key_prefix(WebhookDeliveryItem.sk, "D#"),
                 scan_index_forward=False,
                 limit=limit,
                 consistent_read=True,
