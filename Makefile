@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup local test test-unit test-integration test-e2e lint template-check bench clean
+.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check bench bench-compare bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Headless Chromium and its driver for tests/e2e/test_ui_browser.py: Debian's packages, installed once (as root, or
+# through sudo), so that the driver always matches the browser.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 local: setup
 	$(BIN)/stratus local $(ARGS)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m ruff check layers functions tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
@@ -29,7 +37,7 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/python -m pytest -q tests/integration
 
-test-e2e: setup
+test-e2e: setup browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: setup
@@ -42,6 +50,15 @@ template-check:
 bench: setup
 	$(BIN)/python -m benchmarks.tracking
 	$(BIN)/python -m benchmarks.artifacts
+
+# Stratus against `mlflow server` on the same machine, same workloads, with what AWS would bill (docs/benchmarks.md).
+# Full size takes about an hour here; ARGS="--quick" is a smoke run.
+bench-compare: setup
+	$(BIN)/python -m benchmarks.compare $(ARGS)
+
+# 100,000 metric points through stratus local, counted at the end (docs/security.md).
+bench-load: setup
+	$(BIN)/python -m benchmarks.load $(ARGS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

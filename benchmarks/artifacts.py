@@ -46,10 +46,10 @@ class TrafficMeter:
             raise RuntimeError("the stack is not started")
         self._lock = threading.Lock()
         self._traffic = Traffic()
-        server = stack._server  # noqa: SLF001 - benchmarks may look inside the local stack
-        if server is None:
+        gateway = stack.gateway
+        if gateway is None:
             raise RuntimeError("the stack is not started")
-        original = server.gateway.invoke
+        original = gateway.invoke
 
         def counted(function_id: str, event_json: bytes, request_id: str) -> bytes:
             with self._lock:
@@ -58,7 +58,7 @@ class TrafficMeter:
                 self._traffic.largest_event = max(self._traffic.largest_event, len(event_json))
             return original(function_id, event_json, request_id)
 
-        server.gateway.invoke = counted
+        gateway.invoke = counted
 
     @contextmanager
     def measure(self) -> Iterator[Traffic]:

@@ -24,7 +24,9 @@ def api() -> APIGatewayHttpResolver:
     )
     logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
     runs = RunService(DynamoTrackingStore(), experiments, model_metrics=logged_models.log_metrics)
-    return build_tracking_api(experiments, runs, logged_models)
+    return build_tracking_api(
+        experiments, runs, logged_models, runs_belong_to_caller=settings.authorization_type != "NONE"
+    )
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

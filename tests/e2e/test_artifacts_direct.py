@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
+from local_process import stratus_local_process
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 
 
@@ -26,47 +21,8 @@ MIB = 1024 * 1024
 def direct_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Start ``stratus local --artifacts direct`` and return the environment it prints for clients."""
     log_path = tmp_path_factory.mktemp("direct") / "stratus.log"
-    port = _free_port()
-    command = [sys.executable, "-m", "stratus_local.cli", "local", "--ephemeral", "--quiet", "--artifacts", "direct"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_S3", "STRATUS_"))}
-    layers = [str(PROJECT_DIR / "layers" / "local"), str(PROJECT_DIR / "layers" / "stratus")]
-    env["PYTHONPATH"] = os.pathsep.join([*layers, env.get("PYTHONPATH", "")])
-    with log_path.open("w") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*command, "--port", str(port), "--project-dir", str(PROJECT_DIR)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=env,
-        )
-    try:
-        printed = _read_exports(process, timeout_s=120)
-        yield printed
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _read_exports(process: subprocess.Popen[str], timeout_s: float) -> dict[str, str]:
-    assert process.stdout is not None
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"stratus local exited with {process.poll()}")
-        found = re.match(r"export (\w+)=(.*)", line.strip())
-        if found:
-            exports[found.group(1)] = found.group(2)
-        elif exports and not line.strip():
-            return exports
-    raise RuntimeError("stratus local did not print its environment in time")
+    with stratus_local_process(["--artifacts", "direct"], log_path, dropped_env=("MLFLOW_S3",)) as exports:
+        yield exports
 
 
 @pytest.fixture

@@ -49,3 +49,54 @@ def test_a_hundred_thousand_points_come_back_complete_and_ordered(runs: RunServi
     assert token is None
     assert [m.step for m in history] == list(range(100_000))
     assert runs.get(run_id).metrics["loss"].step == 99_999
+
+
+def test_identical_points_merge_and_nan_sorts_as_zero(runs: RunService) -> None:
+    run_id = runs.create("0", "ana", 1, {}, None).run_id
+    points = [Metric("m", 2.0, 5, 1), Metric("m", float("nan"), 5, 1), Metric("m", -1.0, 5, 1), Metric("m", 7.0, 3, 9)]
+    runs.log_batch(run_id, points, [], [])
+    runs.log_batch(run_id, points, [], [])  # a client retry: every point again
+    history, token = runs.get_metric_history(run_id, "m", None, None)
+    assert token is None
+    # MLflow's order: timestamp, step, value, with NaN compared as 0 (the reference's SQL store)
+    shown = [(m.timestamp, m.step, "nan" if m.value != m.value else m.value) for m in history]
+    assert shown == [(3, 9, 7.0), (5, 1, -1.0), (5, 1, "nan"), (5, 1, 2.0)]
+    first, token = runs.get_metric_history(run_id, "m", 3, None)
+    rest, last = runs.get_metric_history(run_id, "m", 3, token)
+    assert [m.value for m in first][:2] == [7.0, -1.0] and [m.value for m in rest] == [2.0] and last is None
+
+
+def test_an_experiment_beyond_one_query_page_is_read_whole_in_ranges(
+    runs: RunService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB pages a Query at 1 MB; the store then reads the rest of the experiment in sort-key ranges at once.
+    A small first page (Limit) stands in for the 1 MB boundary."""
+    from pynamodb.connection.table import TableConnection
+
+    experiment_id = runs._experiments.create("wide", None, {})
+    run_ids = []
+    for i in range(40):
+        run_id = runs.create(experiment_id, "ana", i, {"t": str(i)}, f"r{i}").run_id
+        runs.log_batch(
+            run_id, [Metric(f"m{k}", i + k, 1, 0) for k in range(8)], [(f"p{k}", str(i)) for k in range(8)], []
+        )
+        run_ids.append(run_id)
+    runs.log_batch(run_ids[7], [], [("long", "x" * 5000)], [])
+    ranges: list[object] = []
+    query = TableConnection.query
+
+    def first_page_small(self: TableConnection, hash_key: str, *args: object, **kwargs: object) -> object:
+        ranges.append(kwargs.get("exclusive_start_key"))
+        if kwargs.get("exclusive_start_key") is None and len(ranges) == 1:
+            kwargs["limit"] = 25
+        return query(self, hash_key, *args, **kwargs)
+
+    monkeypatch.setattr(TableConnection, "query", first_page_small)
+    listed = runs._store.list_runs(experiment_id)
+    assert len(ranges) > 2, "the rest of the experiment was not read in ranges"
+    assert sorted(r.run_id for r in listed) == sorted(run_ids)
+    monkeypatch.setattr(TableConnection, "query", query)
+    for run in listed:
+        expected = runs.get(run.run_id)
+        assert (run.params, run.tags, run.metrics) == (expected.params, expected.tags, expected.metrics)
+    assert next(r for r in listed if r.run_id == run_ids[7]).params["long"] == "x" * 5000

@@ -100,3 +100,50 @@ def test_rename_keeps_everything_and_delete_removes_everything(store: DynamoRegi
         store.modify("new", lambda s: [])
     store.create_model(RegisteredModel("new", 9, 9))  # the name is free again, with nothing left over
     assert store.list_versions("new") == [] and store.history("new") == []
+
+
+def test_deleting_a_model_resends_versions_dynamodb_left_unprocessed(
+    store: DynamoRegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS's rule for BatchWriteItem: what comes back as UnprocessedItems must be sent again (with backoff)."""
+    from pynamodb.connection.table import TableConnection
+
+    from stratus.store.dynamodb import batch as batch_module
+
+    store.create_model(RegisteredModel("m", 1, 1))
+    for _ in range(30):
+        store.create_version("m", lambda n: _version("m", n), 2)
+    rm_id = store._rm_id("m")
+    original = TableConnection.batch_write_item
+    handed_back: list[int] = []
+
+    def half_done(self: TableConnection, put_items: object = None, delete_items: object = None, **kw: object) -> dict:
+        keys = list(delete_items or [])  # type: ignore[call-overload]
+        if len(handed_back) < 2 and len(keys) > 1:
+            done = original(self, delete_items=keys[:1])
+            handed_back.append(len(keys) - 1)
+            # handed back as DynamoDB returns them: typed attribute values
+            unprocessed = [{"DeleteRequest": {"Key": {a: _typed(k[a]) for a in ("pk", "sk")}}} for k in keys[1:]]
+            return {**(done or {}), "UnprocessedItems": {self.table_name: unprocessed}}
+        return original(self, put_items=put_items, delete_items=delete_items, **kw)  # type: ignore[arg-type]
+
+    waits: list[float] = []
+    monkeypatch.setattr(TableConnection, "batch_write_item", half_done)
+    monkeypatch.setattr(batch_module.time, "sleep", waits.append)
+    store.delete_model("m")
+    monkeypatch.setattr(TableConnection, "batch_write_item", original)
+
+    assert handed_back and len(waits) == len(handed_back)
+    assert store.get_model("m") is None
+    left = list(
+        boto3.client("dynamodb").query(
+            TableName=parse_project(PROJECT_DIR).tables[0].name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RM#{rm_id}"}},
+        )["Items"]
+    )
+    assert left == []
+
+
+def _typed(value: object) -> object:
+    return value if isinstance(value, dict) else {"S": value}

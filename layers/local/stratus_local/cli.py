@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from stratus_local.auth import TOKEN_ENV, USERS_ENV, AuthConfigError, LocalAuth
 from stratus_local.backends import BackendError
 from stratus_local.stack import LocalStack, find_project_dir
 from stratus_local.template import TemplateError
@@ -51,12 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     local.add_argument("--quiet", action="store_true", help="do not log each request")
+    auth = local.add_argument_group(
+        "authentication",
+        "Without these, anyone who reaches HOST:PORT may do anything. Options on a command line are visible to every "
+        f"user of the machine (ps): prefer {TOKEN_ENV} and {USERS_ENV} (comma-separated USER:PASSWORD pairs).",
+    )
+    auth.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        default=None,
+        help=f"require this bearer token (clients: MLFLOW_TRACKING_TOKEN); default ${TOKEN_ENV}",
+    )
+    auth.add_argument(
+        "--auth-user",
+        metavar="USER:PASSWORD",
+        action="append",
+        default=None,
+        help=(
+            "accept this user, repeatable (clients: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD); runs and "
+            f"registry changes are recorded as USER; default ${USERS_ENV}"
+        ),
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stratus`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        auth = LocalAuth.from_options(args.auth_token, args.auth_user)
+    except AuthConfigError as exc:
+        parser.error(str(exc))
     project_dir = (args.project_dir or find_project_dir()).resolve()
     stack = LocalStack(
         project_dir,
@@ -66,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_requests=not args.quiet,
         parameter_overrides={"ArtifactAccess": args.artifacts} if args.artifacts else None,
+        auth=auth,
     )
     stop = threading.Event()
 
@@ -90,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print(stack.banner(), file=sys.stderr)
+    if auth is not None:
+        print(f"  Auth: {auth.describe()}", file=sys.stderr)
     print(f"\nexport MLFLOW_TRACKING_URI={stack.base_url}", flush=True)
     for name, value in stack.client_environment().items():
         print(f"export {name}={value}", flush=True)

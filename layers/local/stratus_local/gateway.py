@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, unquote_plus
 
+from stratus_local.auth import LocalAuth
 from stratus_local.routes import RouteMatch, Router
 from stratus_local.template import LOCAL_ACCOUNT_ID
 
@@ -148,8 +149,10 @@ def build_event(  # noqa: PLR0913 - each is a distinct part of the event
     now: datetime | None = None,
     domain_name: str | None = None,
     user: str | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The payload-format-2.0 event API Gateway would send for ``request`` on ``match``."""
+    """The payload-format-2.0 event API Gateway would send for ``request`` on ``match``. ``authorizer`` is what an
+    authorizer verified (``stratus local --auth-*``); without one the caller poses as the local IAM ``user``."""
     now = now or datetime.now(UTC)
     target_path, _, raw_query = request.target.partition("?")
     raw_path = decoded_path(target_path)
@@ -172,7 +175,8 @@ def build_event(  # noqa: PLR0913 - each is a distinct part of the event
     event["requestContext"] = {
         "accountId": LOCAL_ACCOUNT_ID,
         "apiId": "local",
-        "authorizer": {
+        "authorizer": authorizer
+        or {
             "iam": {
                 "accessKey": "local",
                 "accountId": LOCAL_ACCOUNT_ID,
@@ -300,24 +304,37 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
+class HttpHandler(Protocol):
+    """What the HTTP server calls: the :class:`Gateway`, or a wrapper in front of it (``ui.UiGateway``)."""
+
+    def handle(self, request: HttpRequest) -> HttpResponse: ...
+
+
 class Gateway:
     """One HTTP API: routes to functions, with API Gateway's limits and translation."""
 
-    def __init__(self, router: Router, invoke: Invoke, log: TextIO = sys.stderr) -> None:
+    def __init__(self, router: Router, invoke: Invoke, log: TextIO = sys.stderr, auth: LocalAuth | None = None) -> None:
         self.router = router
         self.invoke = invoke
         self.log = log
+        self.auth = auth
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request."""
         if len(request.body) > API_GATEWAY_MAX_BODY_BYTES:
             return body_too_large(len(request.body))
+        authorizer = None
+        if self.auth is not None:  # every route, as a deployed JWT authorizer guards every route
+            user = self.auth.authenticate(request.header("authorization"))
+            if user is None:
+                return HttpResponse(*self.auth.challenge())
+            authorizer = self.auth.authorizer(user)
         raw_path = request.target.partition("?")[0] or "/"
         match = self.router.match(request.method, raw_path)
         if match is None:
             return json_response(404, {"message": "Not Found"})
         request_id = str(uuid.uuid4())
-        event = encode_event(build_event(request, match, request_id=request_id))
+        event = encode_event(build_event(request, match, request_id=request_id, authorizer=authorizer))
         if len(event) > LAMBDA_MAX_REQUEST_BYTES:
             return event_too_large(len(event))
         function_id = match.route.function_id

@@ -8,10 +8,18 @@ import socketserver
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TextIO
+from typing import Any, TextIO
 
-from stratus_local.gateway import API_GATEWAY_MAX_BODY_BYTES, Gateway, HttpRequest, HttpResponse, body_too_large
+from stratus_local.gateway import (
+    API_GATEWAY_MAX_BODY_BYTES,
+    HttpHandler,
+    HttpRequest,
+    HttpResponse,
+    body_too_large,
+    mlflow_error,
+)
 
 LOGGED_PATH_CHARS = 160
 IDLE_TIMEOUT_S = 120
@@ -36,7 +44,7 @@ class GatewayHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, log: TextIO | None = sys.stderr) -> None:
+    def __init__(self, address: tuple[str, int], gateway: HttpHandler, log: TextIO | None = sys.stderr) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.gateway = gateway
@@ -72,6 +80,19 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - the stdlib's names
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, PROPFIND...) goes to the gateway too, so it gets an MLflow error JSON from the
+        function (ENDPOINT_NOT_FOUND) instead of the stdlib's HTML 501, which the client would retry as a 5xx."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the stdlib refuses by itself (a request line over 64 KiB: 414; too many headers: 431; a malformed
+        request line: 400) is answered in MLflow's error shape too, not as an HTML page the client cannot read."""
+        self.close_connection = True
+        self._send(mlflow_error(code, message or HTTPStatus(code).phrase))
+
     def handle_expect_100(self) -> bool:
         """Refuse an oversized body before the client sends it."""
         length = self.headers.get("Content-Length")
@@ -91,7 +112,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             response = body_too_large(exc.size)
             self.close_connection = True  # the rest of the body is still on the wire
         except BadRequestError as exc:
-            response = HttpResponse(400, [("Content-Type", "text/plain")], str(exc).encode())
+            response = mlflow_error(400, str(exc))
             self.close_connection = True
         else:
             request = HttpRequest(

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import boto3
 
+from stratus_local.auth import LocalAuth
 from stratus_local.backends import (
     Backends,
     Endpoints,
@@ -37,6 +38,7 @@ from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
 from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project, samconfig_parameter_overrides
+from stratus_local.ui import UiGateway
 
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 """A real session token would pair with the fake key; the last one would make boto3 ignore our endpoints."""
@@ -73,11 +75,16 @@ class LocalStack:
         log: TextIO = sys.stderr,
         log_requests: bool = True,
         parameter_overrides: dict[str, str] | None = None,
+        auth: LocalAuth | None = None,
     ) -> None:
-        """``parameter_overrides`` go on top of samconfig.toml's ``local_start_api`` overrides."""
+        """``parameter_overrides`` go on top of samconfig.toml's ``local_start_api`` overrides. ``auth``: the
+        credentials every request must carry (the stack is then AuthorizationType JWT); without it the API is open
+        (AuthorizationType NONE) and callers pose as the local IAM user."""
         self.project_dir = Path(project_dir).resolve()
+        self.auth = auth
         self.parameter_overrides = {
             **samconfig_parameter_overrides(self.project_dir),
+            "AuthorizationType": "JWT" if auth else "NONE",
             **(parameter_overrides or {}),
         }
         self.ephemeral = ephemeral or state_dir is None
@@ -93,6 +100,9 @@ class LocalStack:
         self.startup_seconds = 0.0
         self._backends: Backends | None = None
         self._server: GatewayHTTPServer | None = None
+        self.gateway: Gateway | None = None
+        """The API's gateway once started (behind the web UI's files): what benchmarks count invocations at."""
+        self._ui_build: Path | None = None
         self._saved_env: dict[str, str | None] = {}
         self._snapshot: S3Snapshot | None = None
         self._snapshot_lock = threading.Lock()
@@ -131,8 +141,10 @@ class LocalStack:
             self.report.extend(self.endpoints.notes)
             self.report.extend(f"WARNING: {name} failed to import; its routes answer 500" for name in failed)
             self._create_resources(self.endpoints, self.template)
-            gateway = Gateway(router, self.functions, self.log)
-            self._server = GatewayHTTPServer((self.host, self.port), gateway, self.log if self.log_requests else None)
+            self.gateway = gateway = Gateway(router, self.functions, self.log, auth=self.auth)
+            ui = UiGateway(gateway)  # MLflow's web UI on the same port, as `mlflow server` serves it
+            self._ui_build = ui.assets.build
+            self._server = GatewayHTTPServer((self.host, self.port), ui, self.log if self.log_requests else None)
             serve_in_thread(self._server)
         except BaseException:
             self.stop()
@@ -338,6 +350,11 @@ class LocalStack:
         buckets = [bucket.name for bucket in self.template.buckets] or ["none"]
         lines.append(f"  S3: {self.endpoints.s3_kind} at {self.endpoints.s3}; buckets: {', '.join(buckets)}")
         lines.append(f"  Artifacts: {self.artifact_access} (choose with --artifacts proxied|direct)")
+        lines.append(
+            f"  Web UI: {self.base_url}/ (MLflow's, from {self._ui_build})"
+            if self._ui_build
+            else "  Web UI: not available (install mlflow: pip install 'stratus[ui]')"
+        )
         if self.endpoints.s3_kind == "AWS_ENDPOINT_URL":
             lines.append("  State: kept by the service at AWS_ENDPOINT_URL")
         elif self.ephemeral:

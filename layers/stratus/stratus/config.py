@@ -20,6 +20,7 @@ ENV_NAMES = {
     "webhook_allowed_schemes": "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
     "webhook_allow_private_ips": "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
     "region": "AWS_REGION",
+    "authorization_type": "STRATUS_AUTHORIZATION_TYPE",
 }
 
 
@@ -41,6 +42,9 @@ class Settings(BaseModel):
     webhook_allowed_schemes: str = "https"
     webhook_allow_private_ips: bool = False
     region: str = "us-east-1"
+    # template.yaml's AuthorizationType. With an authorizer in front, a run's user is the caller it authenticated;
+    # with NONE, the client's claim (as in MLflow).
+    authorization_type: Literal["AWS_IAM", "JWT", "NONE"] = "NONE"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

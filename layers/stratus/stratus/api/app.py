@@ -9,7 +9,17 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from stratus.api.identity import caller
-from stratus.api.routes import artifacts, experiments, logged_models, meta, metrics, registry, runs, webhooks
+from stratus.api.routes import (
+    artifacts,
+    experiments,
+    logged_models,
+    meta,
+    metrics,
+    openapi,
+    registry,
+    runs,
+    webhooks,
+)
 from stratus.domain.actor import current_actor
 from stratus.domain.services import (
     ArtifactService,
@@ -32,12 +42,18 @@ def error_response(error: StratusError) -> Response:
 
 
 def build_tracking_api(
-    experiment_service: ExperimentService, run_service: RunService, logged_model_service: LoggedModelService
+    experiment_service: ExperimentService,
+    run_service: RunService,
+    logged_model_service: LoggedModelService,
+    *,
+    runs_belong_to_caller: bool = False,
 ) -> APIGatewayHttpResolver:
+    """The tracking API. ``runs_belong_to_caller``: an authorizer guards it (AuthorizationType AWS_IAM or JWT), so
+    a new run's user is the caller it authenticated rather than the ``user_id`` the client sent."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(experiments.build(experiment_service), prefix=prefix)
-        app.include_router(runs.build(run_service), prefix=prefix)
+        app.include_router(runs.build(run_service, runs_belong_to_caller), prefix=prefix)
         app.include_router(metrics.build(run_service), prefix=prefix)
         app.include_router(logged_models.build(logged_model_service), prefix=prefix)
     app.include_router(meta.build())
@@ -47,8 +63,8 @@ def build_tracking_api(
 
 def build_registry_api(registry_service: RegistryService, webhook_service: WebhookService) -> APIGatewayHttpResolver:
     """The model registry (``/api/2.0/mlflow/registered-models``, ``/model-versions``), its webhooks
-    (``/api/2.0/mlflow/webhooks``), the promotion history and the webhook delivery log (``/api/2.0/stratus/...``),
-    served by its own function."""
+    (``/api/2.0/mlflow/webhooks``), the promotion history, the webhook delivery log and the whole API's OpenAPI
+    document (``/api/2.0/stratus/...``), served by its own function."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(registry.build(registry_service), prefix=prefix)
@@ -56,6 +72,7 @@ def build_registry_api(registry_service: RegistryService, webhook_service: Webho
     for prefix in STRATUS_PREFIXES:
         app.include_router(registry.build_history(registry_service), prefix=prefix)
         app.include_router(webhooks.build_deliveries(webhook_service), prefix=prefix)
+        app.include_router(openapi.build(), prefix=prefix)
     install_actor(app)
     install_error_handlers(app)
     return app

@@ -31,13 +31,18 @@ def _query_data(app: APIGatewayHttpResolver, model: type[BaseModel]) -> dict[str
 
 
 def _body_data(app: APIGatewayHttpResolver) -> dict[str, Any]:
-    body = app.current_event.decoded_body
+    try:
+        body = app.current_event.decoded_body  # a base64 body is decoded as UTF-8 here
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterValue(f"Malformed JSON request body: not UTF-8 ({exc.reason})") from exc
     if not body or not body.strip():
         return {}
     try:
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidParameterValue(f"Malformed JSON request body: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidParameterValue("Malformed JSON request body: nested too deeply") from exc
     if not isinstance(data, dict):
         raise InvalidParameterValue("The request body must be a JSON object.")
     return data

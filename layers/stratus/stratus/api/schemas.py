@@ -3,7 +3,43 @@ legacy ``run_uuid`` beside ``run_id``); proto JSON rules apply, so int64 fields 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from stratus.domain.entities import RUN_STATUSES
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not an integer")  # protobuf's JSON parsing refuses it too
+    return value
+
+
+Int64 = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=-(2**63), le=2**63 - 1)]
+"""A protobuf int64 field (timestamps, steps, sizes, limits): booleans and numbers outside int64 are refused."""
+
+
+def _proto_enum(*names: str) -> BeforeValidator:
+    """A protobuf enum field: one of its value names or their numbers (from 1). An unknown name or number is ignored
+    (read as unset), as the reference's ``ParseDict(ignore_unknown_fields=True)`` does; a value of another JSON type
+    (a list, an object, a boolean) is refused instead of being stored."""
+
+    def read(value: Any) -> Any:
+        if value is None or value in names:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"not one of {', '.join(names)}")
+        number = str(value)
+        if number.isdigit() and 1 <= int(number) <= len(names):
+            return names[int(number) - 1]
+        return None
+
+    return BeforeValidator(read)
+
+
+ViewType = Annotated[str | None, _proto_enum("ACTIVE_ONLY", "DELETED_ONLY", "ALL")]
+RunStatus = Annotated[str | None, _proto_enum(*RUN_STATUSES)]
 
 
 class Request(BaseModel):
@@ -30,11 +66,11 @@ class GetExperimentByName(Request):
 
 
 class SearchExperiments(Request):
-    max_results: int = 1000
+    max_results: Int64 = 1000
     page_token: str | None = None
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    view_type: str | None = None
+    view_type: ViewType = None
 
 
 class UpdateExperiment(Request):
@@ -74,7 +110,7 @@ class CreateRun(Request):
     experiment_id: str | None = None
     user_id: str = ""
     run_name: str | None = None
-    start_time: int | None = None
+    start_time: Int64 | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
 
@@ -83,8 +119,8 @@ class GetRun(RunRequest):
 
 
 class UpdateRun(RunRequest):
-    status: str | None = None
-    end_time: int | None = None
+    status: RunStatus = None
+    end_time: Int64 | None = None
     run_name: str | None = None
 
 
@@ -104,8 +140,8 @@ class DeleteTag(RunRequest):
 class MetricIn(Request):
     key: str
     value: float
-    timestamp: int
-    step: int = 0
+    timestamp: Int64
+    step: Int64 = 0
     model_id: str | None = None
     dataset_name: str | None = None
     dataset_digest: str | None = None
@@ -146,7 +182,7 @@ class ModelInputIn(Request):
 
 class ModelOutputIn(Request):
     model_id: str
-    step: int | None = None
+    step: Int64 | None = None
 
 
 class LogInputs(RunRequest):
@@ -161,8 +197,8 @@ class LogOutputs(RunRequest):
 class SearchRuns(Request):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
-    run_view_type: str | None = None
-    max_results: int = 1000
+    run_view_type: ViewType = None
+    max_results: Int64 = 1000
     order_by: list[str] = Field(default_factory=list)
     page_token: str | None = None
 
@@ -170,15 +206,15 @@ class SearchRuns(Request):
 class GetMetricHistory(RunRequest):
     metric_key: str
     page_token: str | None = None
-    max_results: int | None = None
+    max_results: Int64 | None = None
 
 
 class GetMetricHistoryBulkInterval(Request):
     run_ids: list[str] = Field(default_factory=list)
     metric_key: str
-    start_step: int | None = None
-    end_step: int | None = None
-    max_results: int | None = None
+    start_step: Int64 | None = None
+    end_step: Int64 | None = None
+    max_results: Int64 | None = None
 
 
 # ---------------------------------------------------------------- logged models
@@ -225,7 +261,7 @@ class SearchLoggedModels(Request):
     experiment_ids: list[str]
     filter: str | None = None
     datasets: list[DatasetFilter] = Field(default_factory=list)
-    max_results: int | None = None
+    max_results: Int64 | None = None
     order_by: list[LoggedModelOrderBy] = Field(default_factory=list)
     page_token: str | None = None
 
@@ -243,11 +279,11 @@ class ListLoggedModelArtifacts(Request):
 
 class CreateMultipartUpload(Request):
     path: str
-    num_parts: int = 1
+    num_parts: Int64 = 1
 
 
 class MultipartPart(Request):
-    part_number: int
+    part_number: Int64
     etag: str
     url: str | None = None
 
@@ -342,7 +378,7 @@ class RegisteredModelAlias(Request):
 class PromotionHistory(Request):
     name: str | None = None
     version: str | None = None
-    max_results: int | None = None
+    max_results: Int64 | None = None
     page_token: str | None = None
 
 
@@ -373,9 +409,48 @@ class UpdateWebhook(Request):
 
 
 class ListWebhooks(Request):
-    max_results: int | None = None
+    max_results: Int64 | None = None
     page_token: str | None = None
 
 
 class TestWebhook(Request):
     event: dict | None = None
+
+
+# ---------------------------------------------------------------- the web UI (api/routes/ui.py)
+
+
+class SearchDatasets(Request):
+    experiment_ids: list[str] = Field(default_factory=list)
+
+
+class ListRunArtifacts(Request):
+    """``artifacts/list`` (service.proto ListArtifacts): the UI sends ``run_uuid``."""
+
+    run_id: str | None = Field(default=None, validation_alias=AliasChoices("run_id", "run_uuid"))
+    path: str | None = None
+
+
+class GetArtifact(Request):
+    """``/get-artifact``: a run's file for the viewer."""
+
+    run_id: str | None = Field(default=None, validation_alias=AliasChoices("run_id", "run_uuid"))
+    path: str
+
+
+class GetModelVersionArtifact(Request):
+    name: str
+    version: str
+    path: str
+
+
+class GetLoggedModelArtifact(Request):
+    artifact_file_path: str
+
+
+class GraphqlRequest(Request):
+    """A GraphQL request: JSON body on POST, query string on GET (``variables`` then JSON text)."""
+
+    query: Any = None
+    variables: Any = None
+    operation_name: Any = Field(default=None, validation_alias=AliasChoices("operationName", "operation_name"))

@@ -22,7 +22,11 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+MetricPoint = tuple[int, int, float]
+"""One logged point of a metric as the stores return it: ``(step, timestamp, value)``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
     key: str
     value: float

@@ -9,8 +9,22 @@ import json
 from stratus.errors import InvalidParameterValue
 
 
-def create_page_token(offset: int) -> str:
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+def create_page_token(offset: int, snapshot: str | None = None) -> str:
+    """``snapshot`` names what the first page read, where a service keeps it (``metric_history.HistorySnapshots``)."""
+    token = {"offset": offset} if snapshot is None else {"offset": offset, "snapshot": snapshot}
+    return base64.b64encode(json.dumps(token).encode()).decode()
+
+
+def page_token_snapshot(page_token: str | None) -> str | None:
+    """The snapshot a valid token names, if any (call ``parse_page_token`` first: this one does not validate)."""
+    if not page_token:
+        return None
+    try:
+        parsed = json.loads(base64.b64decode(page_token))
+    except (binascii.Error, ValueError, TypeError, RecursionError):
+        return None
+    snapshot = parsed.get("snapshot") if isinstance(parsed, dict) else None
+    return snapshot if isinstance(snapshot, str) else None
 
 
 def parse_page_token(page_token: str | None) -> int:
@@ -23,14 +37,14 @@ def parse_page_token(page_token: str | None) -> int:
         raise InvalidParameterValue("Invalid page token, could not base64-decode") from exc
     try:
         parsed = json.loads(decoded)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: a forged token of deeply nested JSON
         raise InvalidParameterValue(f"Invalid page token, decoded value={decoded!r}") from exc
     offset = parsed.get("offset") if isinstance(parsed, dict) else None
     if not offset:
         raise InvalidParameterValue(f"Invalid page token, parsed value={parsed}")
     try:
         value = int(offset)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: {"offset": Infinity} or 1e400
         raise InvalidParameterValue(f"Invalid page token, not stringable {offset}") from exc
     if value < 0:
         raise InvalidParameterValue(f"Invalid page token, parsed value={parsed}")

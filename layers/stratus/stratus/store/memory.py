@@ -7,7 +7,16 @@ import threading
 from collections.abc import Iterable
 
 from stratus.domain import messages
-from stratus.domain.entities import DatasetInput, Experiment, LoggedModel, Metric, Run, Webhook, WebhookDelivery
+from stratus.domain.entities import (
+    DatasetInput,
+    Experiment,
+    LoggedModel,
+    Metric,
+    MetricPoint,
+    Run,
+    Webhook,
+    WebhookDelivery,
+)
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.ports import ExperimentChange, LoggedModelChange, RunChange
 
@@ -100,12 +109,9 @@ class InMemoryTrackingStore:
             for m in metrics:
                 self._history.setdefault((run_id, m.key), set()).add((m.step, m.timestamp, m.value))
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def metric_points(self, run_id: str, key: str) -> list[MetricPoint]:
         with self._lock:
-            points = self._history.get((run_id, key), set())
-            history = [Metric(key, v, ts, s) for s, ts, v in points]
-        history.sort(key=lambda m: (m.timestamp, m.step, 0.0 if m.value != m.value else m.value))
-        return history
+            return list(self._history.get((run_id, key), set()))
 
     def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
         """Dataset bodies live on the run itself here; ``RunService.log_inputs`` links them."""

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from stratus.api import schemas, serialize
+from stratus.api.identity import authenticated_user
 from stratus.api.request import parse
 from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO, ModelMetric
 from stratus.domain.services import RunService
@@ -23,14 +24,16 @@ def _model_metric(m: schemas.MetricIn) -> ModelMetric | None:
     return ModelMetric(m.key, m.value, m.timestamp, m.step, None, m.dataset_name, m.dataset_digest, m.model_id)
 
 
-def build(service: RunService) -> Router:
+def build(service: RunService, runs_belong_to_caller: bool = False) -> Router:
+    """``runs_belong_to_caller``: an authorizer guards the API, so a new run's user is who it authenticated."""
     router = Router()
 
     @router.post("/runs/create")
     def create() -> dict[str, Any]:
         req = parse(router, schemas.CreateRun)
         tags = {t.key: t.value for t in req.tags}
-        run = service.create(req.experiment_id, req.user_id, req.start_time, tags, req.run_name)
+        caller = authenticated_user(router.current_event.raw_event) if runs_belong_to_caller else None
+        run = service.create(req.experiment_id, req.user_id, req.start_time, tags, req.run_name, caller=caller)
         return {"run": serialize.run(run)}
 
     @router.get("/runs/get")

@@ -5,15 +5,28 @@ Every logging call is a ``log_batch`` (as MLflow writes ``log_metric`` in terms 
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from stratus.domain import messages, validation
-from stratus.domain.entities import ACTIVE, DELETED, DatasetInput, Metric, ModelIO, ModelMetric, Run, RunInfo
+from stratus.domain.entities import (
+    ACTIVE,
+    DELETED,
+    DatasetInput,
+    Metric,
+    MetricPoint,
+    ModelIO,
+    ModelMetric,
+    Run,
+    RunInfo,
+)
+from stratus.domain.metric_history import sorted_points
 from stratus.domain.names import random_run_name
-from stratus.domain.paging import create_page_token, paginate, parse_page_token
+from stratus.domain.paging import parse_page_token
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
+from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import TrackingStore
 
@@ -21,6 +34,8 @@ ModelMetricSink = Callable[[str, list[ModelMetric]], None]
 """Receives the metrics of a log-batch that name a logged model (LoggedModelService.log_metrics)."""
 
 RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+"""What MLflow's UI shows as a run's user (``run_info.user_id`` only when the tag is missing)."""
 SEARCH_RUNS_DEFAULT_MAX_RESULTS = 1000
 
 
@@ -44,6 +59,9 @@ class RunService:
         self._experiments = experiments
         self._clock = clock
         self._model_metrics = model_metrics
+        # sorted listings kept for their next pages (domain/snapshots.py)
+        self._history_snapshots: PageSnapshots[MetricPoint] = PageSnapshots(HISTORY_POINTS)
+        self._search_snapshots: PageSnapshots[Run] = PageSnapshots(SEARCH_RUNS)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -54,7 +72,12 @@ class RunService:
         start_time: int | None,
         tags: dict[str, str],
         run_name: str | None,
+        *,
+        caller: str | None = None,
     ) -> Run:
+        """A new RUNNING run. ``caller`` is who the API authenticated: when given, it is the run's user (``user_id``
+        and the ``mlflow.user`` tag) whatever the client claimed; without one the client's ``user_id`` is kept, as
+        MLflow does."""
         experiment = self._experiments.get(experiment_id or "0")
         if experiment.lifecycle_stage != ACTIVE:
             raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
@@ -63,6 +86,9 @@ class RunService:
             raise InvalidParameterValue(messages.run_name_conflict(run_name, name_tag))
         run_name = run_name or name_tag or random_run_name()
         tags.setdefault(RUN_NAME_TAG, run_name)
+        if caller:
+            user_id = caller
+            tags[USER_TAG] = caller
         run_id = uuid.uuid4().hex
         info = RunInfo(
             run_id=run_id,
@@ -217,12 +243,17 @@ class RunService:
         query = compile_run_search(filter_string, order_by)  # a bad filter costs no read
         parse_page_token(page_token)
         # The reference looks experiments up by integer id: "nope" is a 400 and "01" is experiment 1.
-        canonical_ids = [validation.validate_experiment_id(experiment_id) for experiment_id in experiment_ids]
-        runs: list[Run] = []
-        for experiment_id in dict.fromkeys(canonical_ids):
-            runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
-        matched = query.apply(runs)
-        page, token = paginate(matched, page_token, max_results)
+        canonical_ids = tuple(dict.fromkeys(validation.validate_experiment_id(e) for e in experiment_ids))
+
+        def read() -> list[Run]:
+            runs: list[Run] = []
+            for experiment_id in canonical_ids:
+                runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
+            return query.apply(runs)
+
+        listing = ("runs", canonical_ids, filter_string, tuple(stages), tuple(order_by))
+        page, token = snapshot_page(self._search_snapshots, listing, page_token, max_results, read)
+        page = [copy.copy(run) for run in page]  # the page's dataset inputs are filled in; the snapshot keeps its own
         self._store.fill_dataset_inputs(page)  # searches read dataset summaries; the page gets full inputs
         return page, token
 
@@ -230,13 +261,15 @@ class RunService:
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> tuple[list[Metric], str | None]:
         self.get(run_id)
-        history = self._store.get_metric_history(run_id, key)
-        if max_results is None:
-            return history, None
-        start = parse_page_token(page_token)
-        page = history[start : start + max_results]
-        token = create_page_token(start + max_results) if start + max_results < len(history) else None
-        return page, token
+        # the reference reads (and refuses a forged) token even without a limit
+        points, token = snapshot_page(
+            self._history_snapshots,
+            ("history", run_id, key),
+            page_token,
+            max_results,
+            lambda: sorted_points(self._store.metric_points(run_id, key)),
+        )
+        return _metrics(key, points), token
 
     def get_metric_history_bulk_interval(
         self,
@@ -251,25 +284,36 @@ class RunService:
             self.get(run_id)
         sampled: list[MetricWithRunId] = []
         for run_id in run_ids:
-            points = self._store.get_metric_history(run_id, key)
+            points = self._store.metric_points(run_id, key)
             if start_step is not None and end_step is not None:
-                points = [m for m in points if start_step <= m.step <= end_step]
-            points.sort(key=lambda m: (m.step, m.timestamp, 0.0 if m.value != m.value else m.value))
+                points = [p for p in points if start_step <= p[0] <= end_step]
+            points = sorted_points(points, by_step=True)
             indices = _evenly_spaced_indices(len(points), max(1, max_results))
-            sampled.extend(MetricWithRunId(run_id, points[i]) for i in indices)
+            sampled.extend(
+                MetricWithRunId(run_id, Metric(key, points[i][2], points[i][1], points[i][0])) for i in indices
+            )
         return sampled
 
 
+def _metrics(key: str, points: list[MetricPoint]) -> list[Metric]:
+    return [Metric(key, value, timestamp, step) for step, timestamp, value in points]
+
+
 def _evenly_spaced_indices(total: int, max_results: int) -> list[int]:
-    """MLflow's sampling for charts: at most ``max_results`` points, always the first and the last."""
+    """MLflow's sampling for charts (the reference's SQL ``NTILE``): the rows fall into ``max_results`` buckets, the
+    first ones one row larger; the first row of each bucket is kept, and the last row always ends the sample
+    (replacing the last kept one when the sample is full), so ``max_results == 1`` keeps only the last row."""
     if total <= 0:
         return []
-    if total <= max_results:
-        return list(range(total))
-    if max_results == 1:
-        return [total - 1]
-    step = (total - 1) / (max_results - 1)
-    return sorted({round(i * step) for i in range(max_results)})
+    buckets = min(total, max_results)
+    size, larger = divmod(total, buckets)
+    indices = [bucket * size + min(bucket, larger) for bucket in range(buckets)]
+    if indices[-1] != total - 1:
+        if len(indices) >= max_results:
+            indices[-1] = total - 1
+        else:
+            indices.append(total - 1)
+    return indices
 
 
 def _check_active(run: Run) -> None:

@@ -90,31 +90,26 @@ class RunItem(StratusItem):
 
 
 class RunInfoItem(RunItem, discriminator="info"):
-    run_id = UnicodeAttribute()
-    experiment_id = UnicodeAttribute()
-    run_name = UnicodeAttribute(default="")
-    user_id = UnicodeAttribute(default="")
-    status = UnicodeAttribute()
-    start_time = NumberAttribute()
-    end_time = NumberAttribute(null=True)
-    artifact_uri = UnicodeAttribute()
+    """A run's info. ``lifecycle_stage`` is an attribute of its own: deleting or restoring an experiment updates it
+    in place (``set_run_stages``) and ``run_stages`` reads it alone. The rest is one compact JSON object, ``body``
+    (``tracking._info_body``), for the reason ``RunDataItem`` gives: ``{"n": run_name, "u": user_id, "s": status,
+    "st": start_time, "et": end_time or null, "a": artifact_uri, "ds": [[name, digest, context]] of the dataset inputs
+    (bodies are DatasetItems), "mi"/"mo": [[model_id, step]] of the model inputs/outputs}``; run and experiment ids
+    are in the keys."""
+
     lifecycle_stage = UnicodeAttribute()
-    deleted_time = NumberAttribute(null=True)
-    # [name, digest, context] of each dataset input, for search filters; bodies are DatasetItems.
-    datasets = ListAttribute(default=list)  # type: ignore[var-annotated]
-    # [model_id, step] pairs
-    model_inputs = ListAttribute(default=list)  # type: ignore[var-annotated]
-    model_outputs = ListAttribute(default=list)  # type: ignore[var-annotated]
+    body = UnicodeAttribute(default="{}")
 
 
 class RunDataItem(RunItem, discriminator="data"):
-    params = MapAttribute[str, str](default=dict)
-    tags = MapAttribute[str, str](default=dict)
-    # key -> sha256 of a value stored as a ValueItem (values over LONG_VALUE_BYTES)
-    long_params = MapAttribute[str, str](default=dict)
-    long_tags = MapAttribute[str, str](default=dict)
-    # key -> [value as text (exact float repr, NaN and inf included), timestamp, step]
-    metrics = MapAttribute(default=dict)  # type: ignore[var-annotated]
+    """One shard's params, tags and latest metrics as one compact JSON object (``tracking._shard_body``):
+    ``{"p": {key: value}, "t": {key: value}, "lp": {key: sha256}, "lt": {key: sha256},
+    "m": {key: [value as exact float repr, timestamp, step]}}``, empty members left out. ``lp``/``lt`` point at
+    ValueItems (values over LONG_VALUE_BYTES). One string attribute, not five DynamoDB maps: a search parses every
+    shard of an experiment, and ``json.loads`` does in microseconds what botocore's and pynamodb's map decoding did
+    in ~55% of a search's CPU (docs/benchmarks.md)."""
+
+    body = UnicodeAttribute(default="{}")
 
 
 class ValueItem(StratusItem):

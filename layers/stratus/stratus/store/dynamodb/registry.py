@@ -19,6 +19,7 @@ from stratus.domain import registry_rules as rules
 from stratus.domain.actor import current_actor
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.store.dynamodb.batch import batch_delete
 from stratus.store.dynamodb.errors import is_condition_failure, translated
 from stratus.store.dynamodb.items import (
     ModelNameItem,
@@ -247,9 +248,7 @@ class DynamoRegistryStore:
             tx.delete(item, condition=RegisteredModelItem.version == item.version)
         with translated():
             leftovers = StratusItem.query(f"RM#{item.rm_id}", consistent_read=True, attributes_to_get=["pk", "sk"])
-            with StratusItem.batch_write() as batch:
-                for leftover in leftovers:
-                    batch.delete(leftover)
+            batch_delete(list(leftovers))
 
     def _require(self, name: str) -> RegisteredModelItem:
         item = self._model_item(name)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import random
 import struct
+import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -20,12 +24,14 @@ from stratus.domain.entities import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricPoint,
     ModelIO,
     Run,
     RunInfo,
 )
-from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist, TemporarilyUnavailable
+from stratus.store.dynamodb.batch import batch_put
+from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
 from stratus.store.dynamodb.items import (
     DATA_SHARDS,
     CounterItem,
@@ -48,7 +54,13 @@ _TRANSACTION_ITEMS = 100  # AWS's limit per TransactWriteItems
 _BATCH_ITEMS = 25  # AWS's limit per BatchWriteItem
 _RIDING_CHUNK_BYTES = 256 * 1024  # history that may join a run's transaction (limit: 4 MB per transaction)
 _PARALLEL_WRITES = 8
+_PARALLEL_READS = 8
+_RUNS_END = "R#\x7f"  # after every run item's sort key (run ids are hex)
+_RUN_RANGE_BOUNDS = [f"R#{digit}" for digit in "123456789abcdef"]
+_COMPACT_JSON: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 MAX_ATTEMPTS = 12
+_RACE_BACKOFF_BASE_S = 0.005
+_RACE_BACKOFF_CAP_S = 0.5
 _POINT = struct.Struct("<qqd")
 _POINTS_PER_CHUNK = 12_000  # 288 KB, under the 400 KB item limit
 
@@ -192,15 +204,16 @@ class DynamoTrackingStore:
         return snapshot.run if snapshot else None
 
     def list_runs(self, experiment_id: str) -> list[Run]:
-        infos: dict[str, RunInfoItem] = {}
-        shards: dict[str, list[RunDataItem]] = {}
+        infos: dict[str, _StoredInfo] = {}
+        shards: dict[str, list[_StoredShard]] = {}
         with translated():
-            for item in RunItem.query(f"EXP#{experiment_id}", RunItem.sk.startswith("R#"), consistent_read=True):
-                run_id = item.sk.split("#", 2)[1]
-                if isinstance(item, RunInfoItem):
-                    infos[run_id] = item
+            for raw in self._run_items(f"EXP#{experiment_id}"):
+                sk = raw["sk"]["S"]
+                run_id = sk.split("#", 2)[1]
+                if raw["kind"]["S"] == "info":
+                    infos[run_id] = _StoredInfo.of_raw(raw)
                 else:
-                    shards.setdefault(run_id, []).append(item)  # type: ignore[arg-type]
+                    shards.setdefault(run_id, []).append(_StoredShard.of_raw(raw))
         runs = []
         long_refs: dict[str, set[str]] = {}
         for run_id, info in infos.items():
@@ -215,9 +228,42 @@ class DynamoTrackingStore:
                 _resolve_long_values(by_id[run_id], shards[run_id], self._get_long_values(run_id, refs))
         return runs
 
+    @staticmethod
+    def _run_items(partition: str) -> Iterator[dict[str, Any]]:
+        """Every run item of an experiment, raw (DynamoDB JSON, in sort-key order): a search reads thousands of data
+        shards, and skipping pynamodb's model for them halves its CPU. An experiment bigger than one 1 MB page is
+        read in up to 16 sort-key ranges at once, split on the first hex digit of the run ids that follow the first
+        page: a small experiment costs one request, a big one waits for DynamoDB once per range, not once per page."""
+        connection = RunItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        first = connection.query(partition, RunItem.sk.between("R#", _RUNS_END), consistent_read=True)
+        yield from first.get("Items", ())
+        last = first.get("LastEvaluatedKey")
+        if not last:
+            return
+        after = last["sk"]["S"]
+        bounds = [after, *(b for b in _RUN_RANGE_BOUNDS if b > after), _RUNS_END]
+        ranges = [(bounds[i], bounds[i + 1], last if i == 0 else None) for i in range(len(bounds) - 1)]
+
+        def read(lower: str, upper: str, start: dict[str, Any] | None) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            while True:
+                page = connection.query(
+                    partition, RunItem.sk.between(lower, upper), consistent_read=True, exclusive_start_key=start
+                )
+                items.extend(page.get("Items", ()))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return items
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+            for items in pool.map(lambda r: read(*r), ranges):
+                yield from items
+
     def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         chunks = _history_chunks(run_id, history)
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                _back_off(attempt)
             snapshot = self._load(run_id, with_datasets=False)
             if snapshot is None:
                 raise ResourceDoesNotExist(messages.run_not_found(run_id))
@@ -227,7 +273,8 @@ class DynamoTrackingStore:
             if written is not None:
                 self._write_chunks(chunks[written:])
                 return after
-        raise Conflict(f"Run {run_id} was changed concurrently too many times; retry.")
+        # As MLflow's SQL store answers a deadlock it could not retry away: the client retries a 503 with backoff.
+        raise TemporarilyUnavailable(f"Run {run_id} is being changed by many writers at once; retry with backoff.")
 
     def run_stages(self, experiment_id: str) -> dict[str, str]:
         with translated():
@@ -263,50 +310,43 @@ class DynamoTrackingStore:
 
     @staticmethod
     def _write_chunks(chunks: list[MetricChunkItem]) -> None:
-        if not chunks:
-            return
-        with translated(), MetricChunkItem.batch_write() as batch:
-            for chunk in chunks:
-                batch.save(chunk)
+        with translated():
+            batch_put(chunks)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        points: set[tuple[int, int, float]] = set()
-        nan_points: set[tuple[int, int]] = set()
+    def metric_points(self, run_id: str, key: str) -> list[MetricPoint]:
+        points: set[MetricPoint] = set()
         with translated():
             chunks = MetricChunkItem.query(f"RUN#{run_id}", sort_key_prefix(MetricChunkItem.sk, f"H#{key}#"))
             for chunk in chunks:
-                for step, timestamp, value in _POINT.iter_unpack(chunk.points):
-                    if value != value:
-                        nan_points.add((step, timestamp))
-                    else:
-                        points.add((step, timestamp, value))
-        history = [Metric(key, v, ts, s) for s, ts, v in points]
-        history += [Metric(key, float("nan"), ts, s) for s, ts in nan_points]
-        history.sort(key=lambda m: (m.timestamp, m.step, 0.0 if m.value != m.value else m.value))
-        return history
+                points.update(_POINT.iter_unpack(chunk.points))
+        # NaN != NaN, so the set kept every NaN point: merge those by (step, timestamp)
+        nan_points = {(step, timestamp) for step, timestamp, value in points if value != value}
+        if not nan_points:
+            return list(points)
+        nan = float("nan")
+        return [p for p in points if p[2] == p[2]] + [(step, timestamp, nan) for step, timestamp in nan_points]
 
     def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
-        with translated(), DatasetItem.batch_write() as batch:
-            seen = set()
-            for dataset_input in inputs:
-                d = dataset_input.dataset
-                sk = f"DS#{d.name}#{d.digest}"
-                if sk in seen:
-                    continue
-                seen.add(sk)
-                batch.save(
-                    DatasetItem(
-                        pk=f"RUN#{run_id}",
-                        sk=sk,
-                        name=d.name,
-                        digest=d.digest,
-                        source_type=d.source_type,
-                        source=d.source,
-                        schema=d.schema,
-                        profile=d.profile,
-                        tags=[[k, v] for k, v in dataset_input.tags],
-                    )
-                )
+        items: dict[str, DatasetItem] = {}
+        for dataset_input in inputs:
+            d = dataset_input.dataset
+            sk = f"DS#{d.name}#{d.digest}"
+            items.setdefault(
+                sk,
+                DatasetItem(
+                    pk=f"RUN#{run_id}",
+                    sk=sk,
+                    name=d.name,
+                    digest=d.digest,
+                    source_type=d.source_type,
+                    source=d.source,
+                    schema=d.schema,
+                    profile=d.profile,
+                    tags=[[k, v] for k, v in dataset_input.tags],
+                ),
+            )
+        with translated():
+            batch_put(list(items.values()))
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         wanted = [
@@ -346,35 +386,35 @@ class DynamoTrackingStore:
         exp = self._experiment_id_of(run_id)
         if exp is None:
             return None
-        info: RunInfoItem | None = None
-        shard_items: list[RunDataItem] = []
+        info: _StoredInfo | None = None
+        shard_items: list[_StoredShard] = []
         with translated():
             run_items = sort_key_prefix(RunItem.sk, _run_prefix(run_id))
             for item in RunItem.query(f"EXP#{exp}", run_items, consistent_read=True):
                 if isinstance(item, RunInfoItem):
-                    info = item
+                    info = _StoredInfo.of(item)
                 else:
-                    shard_items.append(item)  # type: ignore[arg-type]
+                    shard_items.append(_StoredShard.of(item))  # type: ignore[arg-type]
         if info is None:
             return None
         run, versions = _assemble(info, shard_items)
         refs = _long_refs(shard_items)
         long_values = self._get_long_values(run_id, refs) if refs else {}
         _resolve_long_values(run, shard_items, long_values)
-        if with_datasets and info.datasets:
-            run.dataset_inputs = self._get_dataset_inputs(run_id, info)
-        return _Snapshot(run, int(info.version), versions, long_values)
+        if with_datasets and info.body.get("ds"):
+            run.dataset_inputs = self._get_dataset_inputs(run_id, info.body["ds"])
+        return _Snapshot(run, info.version, versions, long_values)
 
     def _get_long_values(self, run_id: str, shas: set[str]) -> dict[str, str]:
         with translated():
             keys = [(f"RUN#{run_id}", f"V#{sha}") for sha in shas]
             return {item.sk[2:]: item.value for item in ValueItem.batch_get(keys, consistent_read=True)}
 
-    def _get_dataset_inputs(self, run_id: str, info: RunInfoItem) -> list[DatasetInput]:
+    def _get_dataset_inputs(self, run_id: str, summaries: list[list[str]]) -> list[DatasetInput]:
         with translated():
             items = {i.sk: i for i in DatasetItem.query(f"RUN#{run_id}", DatasetItem.sk.startswith("DS#"))}
         inputs = []
-        for name, digest, _context in info.datasets:
+        for name, digest, _context in summaries:
             item = items.get(f"DS#{name}#{digest}")
             if item is None:
                 continue
@@ -389,11 +429,7 @@ class DynamoTrackingStore:
                 for key, sha in long_map.items():
                     if sha not in known:
                         values[sha] = mapping.pop(f"\0{key}")
-        if not values:
-            return
-        with ValueItem.batch_write() as batch:
-            for sha, value in values.items():
-                batch.save(ValueItem(pk=f"RUN#{run_id}", sk=f"V#{sha}", value=value))
+        batch_put([ValueItem(pk=f"RUN#{run_id}", sk=f"V#{sha}", value=value) for sha, value in values.items()])
 
     def _write_run(self, snapshot: _Snapshot, after: Run, chunks: list[MetricChunkItem]) -> int | None:
         """Write what changed, conditioned on the versions read; None if a concurrent writer won. When the write is a
@@ -417,9 +453,9 @@ class DynamoTrackingStore:
             cond = RunDataItem.pk.does_not_exist() if version is None else RunDataItem.version == version
             writes.append((item, cond))
         riding = _chunks_in_transaction(len(writes), chunks)
-        try:
-            with translated():
-                self._put_long_values(run_id, [new_shards[n] for n in changed if n in new_shards], snapshot.long_values)
+        with translated():
+            self._put_long_values(run_id, [new_shards[n] for n in changed if n in new_shards], snapshot.long_values)
+            try:
                 if len(writes) == 1:
                     item, cond = writes[0]
                     item.save(condition=cond)  # type: ignore[arg-type]
@@ -429,11 +465,18 @@ class DynamoTrackingStore:
                             tx.save(item, condition=cond)  # type: ignore[arg-type]
                         for chunk in chunks[:riding]:
                             tx.save(chunk)
-        except (PutError, UpdateError, TransactWriteError) as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
+            except (PutError, UpdateError, TransactWriteError) as exc:
+                # A transaction conflict wrote nothing, like a lost race: recompute on a fresh read.
+                if is_condition_failure(exc) or is_transaction_conflict(exc):
+                    return None
+                raise
         return riding
+
+
+def _back_off(attempt: int) -> None:
+    """Wait before re-reading a run another writer changed: full jitter, so that writers racing for one run spread
+    out instead of colliding again (at most ~3 s over all attempts)."""
+    time.sleep(random.uniform(0, min(_RACE_BACKOFF_CAP_S, _RACE_BACKOFF_BASE_S * 2**attempt)))  # noqa: S311 - jitter
 
 
 # -------------------------------------------------------------------- metric history
@@ -519,32 +562,84 @@ def _info_item(run: Run, version: int) -> RunInfoItem:
         pk=f"EXP#{i.experiment_id}",
         sk=f"{_run_prefix(i.run_id)}I",
         version=version,
-        run_id=i.run_id,
-        experiment_id=i.experiment_id,
-        run_name=i.run_name,
-        user_id=i.user_id,
-        status=i.status,
-        start_time=i.start_time,
-        end_time=i.end_time,
-        artifact_uri=i.artifact_uri,
         lifecycle_stage=i.lifecycle_stage,
-        datasets=[[d.dataset.name, d.dataset.digest, d.context or ""] for d in run.dataset_inputs],
-        model_inputs=[[m.model_id, m.step] for m in run.model_inputs],
-        model_outputs=[[m.model_id, m.step] for m in run.model_outputs],
+        body=_info_body(run),
     )
+
+
+def _info_body(run: Run) -> str:
+    """The JSON of a run's info (format: ``items.RunInfoItem``)."""
+    i = run.info
+    members = {
+        "n": i.run_name,
+        "u": i.user_id,
+        "s": i.status,
+        "st": i.start_time,
+        "et": i.end_time,
+        "a": i.artifact_uri,
+        "ds": [[d.dataset.name, d.dataset.digest, d.context or ""] for d in run.dataset_inputs],
+        "mi": [[m.model_id, m.step] for m in run.model_inputs],
+        "mo": [[m.model_id, m.step] for m in run.model_outputs],
+    }
+    return json.dumps({k: v for k, v in members.items() if v is not None and v != []}, **_COMPACT_JSON)
+
+
+@dataclass
+class _StoredInfo:
+    """A run's info item as read: ids from its keys, its version and lifecycle stage, and its decoded body."""
+
+    run_id: str
+    experiment_id: str
+    version: int
+    lifecycle_stage: str
+    body: dict[str, Any]
+
+    @classmethod
+    def of(cls, item: RunInfoItem) -> _StoredInfo:
+        run_id, experiment_id = item.sk.split("#", 2)[1], item.pk.split("#", 1)[1]
+        return cls(run_id, experiment_id, int(item.version), item.lifecycle_stage, json.loads(item.body or "{}"))
+
+    @classmethod
+    def of_raw(cls, raw: dict[str, Any]) -> _StoredInfo:
+        """From DynamoDB JSON: the attributes ``pk``, ``sk``, ``version``, ``lifecycle_stage`` and ``body`` of
+        ``items.RunInfoItem``."""
+        run_id, experiment_id = raw["sk"]["S"].split("#", 2)[1], raw["pk"]["S"].split("#", 1)[1]
+        body = json.loads(raw["body"]["S"])
+        return cls(run_id, experiment_id, int(raw["version"]["N"]), raw["lifecycle_stage"]["S"], body)
 
 
 def _data_item(exp: str, run_id: str, n: int, shard: _Shard, version: int) -> RunDataItem:
-    return RunDataItem(
-        pk=f"EXP#{exp}",
-        sk=f"{_run_prefix(run_id)}D{n}",
-        version=version,
-        params={k: v for k, v in shard.params.items() if not k.startswith("\0")},
-        tags={k: v for k, v in shard.tags.items() if not k.startswith("\0")},
-        long_params=shard.long_params,
-        long_tags=shard.long_tags,
-        metrics=shard.metrics,
-    )
+    return RunDataItem(pk=f"EXP#{exp}", sk=f"{_run_prefix(run_id)}D{n}", version=version, body=_shard_body(shard))
+
+
+def _shard_body(shard: _Shard) -> str:
+    """The JSON of a data shard (format: ``items.RunDataItem``); long values are ValueItems, not in the body."""
+    members = {
+        "p": {k: v for k, v in shard.params.items() if not k.startswith("\0")},
+        "t": {k: v for k, v in shard.tags.items() if not k.startswith("\0")},
+        "lp": shard.long_params,
+        "lt": shard.long_tags,
+        "m": shard.metrics,
+    }
+    return json.dumps({k: v for k, v in members.items() if v}, **_COMPACT_JSON)
+
+
+@dataclass
+class _StoredShard:
+    """A data shard as read: its number, version and decoded body."""
+
+    number: int
+    version: int
+    body: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, item: RunDataItem) -> _StoredShard:
+        return cls(int(item.sk.rsplit("#D", 1)[1]), int(item.version), json.loads(item.body or "{}"))
+
+    @classmethod
+    def of_raw(cls, raw: dict[str, Any]) -> _StoredShard:
+        """From DynamoDB JSON: the attributes ``sk``, ``version`` and ``body`` of ``items.RunDataItem``."""
+        return cls(int(raw["sk"]["S"].rsplit("#D", 1)[1]), int(raw["version"]["N"]), json.loads(raw["body"]["S"]))
 
 
 def _visible(shard: _Shard | None) -> tuple[object, ...]:
@@ -578,48 +673,48 @@ def _shards_of(run: Run) -> dict[int, _Shard]:
     return shards
 
 
-def _assemble(info: RunInfoItem, shard_items: list[RunDataItem]) -> tuple[Run, dict[int, int]]:
+def _assemble(info: _StoredInfo, shards: list[_StoredShard]) -> tuple[Run, dict[int, int]]:
+    body = info.body
     run = Run(
         info=RunInfo(
             run_id=info.run_id,
             experiment_id=info.experiment_id,
-            run_name=info.run_name or "",
-            user_id=info.user_id or "",
-            status=info.status,
-            start_time=int(info.start_time),
-            end_time=None if info.end_time is None else int(info.end_time),
-            artifact_uri=info.artifact_uri,
+            run_name=body.get("n", ""),
+            user_id=body.get("u", ""),
+            status=body["s"],
+            start_time=body["st"],
+            end_time=body.get("et"),
+            artifact_uri=body["a"],
             lifecycle_stage=info.lifecycle_stage,
         ),
         dataset_inputs=[
             DatasetInput(Dataset(name, digest), (("mlflow.data.context", ctx),) if ctx else ())
-            for name, digest, ctx in (info.datasets or [])
+            for name, digest, ctx in body.get("ds", ())
         ],
-        model_inputs=[ModelIO(m, None if s is None else int(s)) for m, s in (info.model_inputs or [])],
-        model_outputs=[ModelIO(m, None if s is None else int(s)) for m, s in (info.model_outputs or [])],
+        model_inputs=[ModelIO(m, s) for m, s in body.get("mi", ())],
+        model_outputs=[ModelIO(m, s) for m, s in body.get("mo", ())],
     )
     versions: dict[int, int] = {}
-    for item in shard_items:
-        versions[int(item.sk.rsplit("#D", 1)[1])] = int(item.version)
-        run.params.update(item.params.as_dict() if item.params else {})
-        run.tags.update(item.tags.as_dict() if item.tags else {})
-        for key, (value, timestamp, step) in (item.metrics.as_dict() if item.metrics else {}).items():
-            run.metrics[key] = Metric(key, float(value), int(timestamp), int(step))
+    for shard in shards:
+        versions[shard.number] = shard.version
+        run.params.update(shard.body.get("p", ()))
+        run.tags.update(shard.body.get("t", ()))
+        for key, (value, timestamp, step) in shard.body.get("m", {}).items():
+            run.metrics[key] = Metric(key, float(value), timestamp, step)
     return run, versions
 
 
-def _long_refs(shard_items: list[RunDataItem]) -> set[str]:
+def _long_refs(shards: list[_StoredShard]) -> set[str]:
     refs: set[str] = set()
-    for item in shard_items:
-        for long_map in (item.long_params, item.long_tags):
-            if long_map:
-                refs.update(long_map.as_dict().values())
+    for shard in shards:
+        for member in ("lp", "lt"):
+            refs.update(shard.body.get(member, {}).values())
     return refs
 
 
-def _resolve_long_values(run: Run, shard_items: list[RunDataItem], values: dict[str, str]) -> None:
-    for item in shard_items:
-        for long_map, target in ((item.long_params, run.params), (item.long_tags, run.tags)):
-            for key, sha in (long_map.as_dict() if long_map else {}).items():
+def _resolve_long_values(run: Run, shards: list[_StoredShard], values: dict[str, str]) -> None:
+    for shard in shards:
+        for member, target in (("lp", run.params), ("lt", run.tags)):
+            for key, sha in shard.body.get(member, {}).items():
                 if sha in values:
                     target[key] = values[sha]

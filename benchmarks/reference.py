@@ -1,0 +1,86 @@
+"""The reference ``mlflow server`` the comparison runs against: SQLite backend, proxied artifacts in a folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+STARTUP_SECONDS = 180
+
+
+def mlflow_command() -> list[str]:
+    """``mlflow`` next to this interpreter (the project's .venv has mlflow==3.17.2)."""
+    beside = Path(sys.executable).with_name("mlflow")
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "mlflow"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def reference_server(folder: Path, workers: int = 1) -> Iterator[Callable[[], str]]:
+    """``mlflow server`` with ``sqlite:///<folder>/mlflow.db`` and ``--artifacts-destination <folder>/artifacts``
+    (proxied artifacts, ``mlflow-artifacts:/`` URIs) on a free port, in its own process group. Yields at once a
+    callable that waits until the server answers and returns its URL (so the caller can start other things)."""
+    port = _free_port()
+    command = [
+        *mlflow_command(), "server",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+        "--serve-artifacts",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers),
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - mlflow from our venv, fixed arguments
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> str:
+        _wait(url, process, log_path)
+        return url
+
+    try:
+        yield ready
+    finally:
+        _stop(process)
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow server not healthy after {STARTUP_SECONDS} s: {log_path.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)

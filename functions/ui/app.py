@@ -1,0 +1,39 @@
+"""UiFunction: composition root of what MLflow's web UI calls beyond the REST API (GraphQL, artifact viewer,
+switched-off features)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.api.graphql import GraphqlServices
+from stratus.api.ui_app import build_ui_api
+from stratus.config import Settings
+from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService, RunService
+from stratus.domain.services.artifact_files import ArtifactFileService
+from stratus.observability import get_logger
+from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
+from stratus.store.s3 import S3ArtifactStore
+
+
+@cache
+def api() -> APIGatewayHttpResolver:
+    settings = Settings.from_env()
+    bind_table(settings.table_name, settings.region)
+    tracking = DynamoTrackingStore()
+    experiments = ExperimentService(tracking, settings.artifact_root, artifact_bucket=settings.artifact_bucket)
+    logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
+    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics)
+    registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
+    artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
+    return build_ui_api(
+        GraphqlServices(experiments, runs, registry), ArtifactFileService(artifacts, runs, registry, logged_models)
+    )
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_logger().append_keys(route=event.get("routeKey"))
+    return api().resolve(event, context)
