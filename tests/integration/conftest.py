@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
-import importlib.util
 import io
 import json
 import os
@@ -15,12 +14,12 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from botocore.client import BaseClient
+from lambda_harness import LambdaContext, load_function
 from moto import mock_aws
 
 from stratus_local.backends import create_buckets, create_tables
@@ -30,17 +29,6 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events"
 
 
-class FakeContext:
-    function_name = "TrackingFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrackingFunction"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
 def _fresh_tables() -> None:
     """LocalStack keeps state between tests: drop the template's tables so each test starts empty."""
     dynamodb = boto3.client("dynamodb")
@@ -48,14 +36,6 @@ def _fresh_tables() -> None:
         with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
             dynamodb.delete_table(TableName=table.name)
             dynamodb.get_waiter("table_not_exists").wait(TableName=table.name)
-
-
-def _load_tracking_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tracking_app", PROJECT_DIR / "functions/tracking/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _key_of(item: dict[str, Any]) -> tuple[str, str]:
@@ -141,7 +121,7 @@ def invoke(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str
     create_buckets(boto3.client("s3"), project.buckets)
     for key, value in project.functions["TrackingFunction"].environment.items():
         monkeypatch.setenv(key, value)
-    module = _load_tracking_module()
+    module = load_function("tracking")
 
     def call(event_name: str, body: dict[str, Any] | None = None, query: str | None = None) -> dict[str, Any]:
         event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
@@ -150,7 +130,7 @@ def invoke(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str
         if query is not None:
             event["rawQueryString"] = query
             event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
-        response = module.handler(event, FakeContext())
+        response = module.handler(event, LambdaContext("TrackingFunction"))
         is_json = "json" in response.get("headers", {}).get("Content-Type", "")
         response["json"] = json.loads(response["body"]) if is_json and response.get("body") else None
         return response

@@ -4,7 +4,6 @@ events/), never the user the client names, unless the API has no authorizer (Aut
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from lambda_harness import LambdaContext, load_function
 
 from stratus_local.backends import create_buckets, create_tables
 from stratus_local.template import parse_project
@@ -24,27 +24,6 @@ IAM_CALLER = "arn:aws:sts::123456789012:assumed-role/ml-training/alice"  # event
 Call = Callable[..., dict[str, Any]]
 
 
-class FakeContext:
-    function_name = "stratus"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stratus"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-def _load(function_dir: str) -> Any:
-    spec = importlib.util.spec_from_file_location(
-        f"{function_dir}_app", PROJECT_DIR / "functions" / function_dir / "app.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _stack(monkeypatch: pytest.MonkeyPatch, authorization_type: str) -> Call:
     """Tracking and registry handlers configured from template.yaml for one AuthorizationType."""
     project = parse_project(PROJECT_DIR, parameter_overrides={"AuthorizationType": authorization_type})
@@ -53,7 +32,7 @@ def _stack(monkeypatch: pytest.MonkeyPatch, authorization_type: str) -> Call:
     for function in ("TrackingFunction", "RegistryFunction"):
         for key, value in project.functions[function].environment.items():
             monkeypatch.setenv(key, value)
-    handlers = {"tracking": _load("tracking").handler, "registry": _load("registry").handler}
+    handlers = {"tracking": load_function("tracking").handler, "registry": load_function("registry").handler}
 
     def call(
         function: str,
@@ -78,7 +57,7 @@ def _stack(monkeypatch: pytest.MonkeyPatch, authorization_type: str) -> Call:
         if anonymous:  # what API Gateway sends with AuthorizationType NONE
             event["requestContext"].pop("authorizer")
             event["headers"].pop("authorization")
-        response = handlers[function](event, FakeContext())
+        response = handlers[function](event, LambdaContext("TrackingFunction"))
         response["json"] = json.loads(response["body"]) if response.get("body") else None
         return response
 

@@ -10,7 +10,6 @@ MLflow client does. DynamoDB Local, unlike moto, applies conditional writes atom
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import multiprocessing
@@ -24,6 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
+from lambda_harness import LambdaContext, load_function
 
 import stratus.api.app  # noqa: F401 - imported once here, so that each forked writer starts warm
 from stratus_local.backends import (
@@ -47,25 +47,6 @@ Request = tuple[str, dict[str, Any] | None, str | None]  # event file, body, que
 Answer = tuple[int, Any]
 
 
-class _Context:
-    function_name = "TrackingFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrackingFunction"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-def _load_tracking_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tracking_app", PROJECT_DIR / "functions/tracking/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _call(module: ModuleType, request: Request) -> Answer:
     event_name, body, query = request
     event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
@@ -74,7 +55,7 @@ def _call(module: ModuleType, request: Request) -> Answer:
     if query is not None:
         event["rawQueryString"] = query
         event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
-    response = module.handler(event, _Context())
+    response = module.handler(event, LambdaContext("TrackingFunction"))
     is_json = "json" in response.get("headers", {}).get("Content-Type", "")
     return response["statusCode"], json.loads(response["body"]) if is_json and response.get("body") else None
 
@@ -94,7 +75,7 @@ def _call_like_the_client(module: ModuleType, request: Request, resent: dict[int
 def _writer(index: int, requests: list[Request], barrier: Any, answers: Any) -> None:
     """One Lambda execution environment: load the function, warm it up, wait for the others, send ``requests``."""
     try:
-        module = _load_tracking_module()
+        module = load_function("tracking")
         _call(module, ("health.json", None, None))
         barrier.wait(timeout=WRITER_TIMEOUT_S)
         resent: dict[int, int] = {}
@@ -162,7 +143,7 @@ def api(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[Reque
     for existing in client.list_tables()["TableNames"]:
         client.delete_table(TableName=existing)
     create_tables(client, project.tables, io.StringIO())
-    module = _load_tracking_module()
+    module = load_function("tracking")
     return lambda request: _call(module, request)
 
 

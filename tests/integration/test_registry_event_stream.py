@@ -5,7 +5,6 @@ a rule (moto drops Lambda targets, so a queue stands in for a consumer)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -13,11 +12,11 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+from lambda_harness import LambdaContext, load_function
 
 from stratus.domain.actor import current_actor
 from stratus.domain.entities import ModelVersion, RegisteredModel
@@ -38,25 +37,7 @@ from stratus_local.template import parse_project
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BUS = "stratus-registry-test"
 REGION = "us-east-1"
-
-
-class _Context:
-    function_name = "RegistryEventsFunction"
-    aws_request_id = "req"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RegistryEventsFunction"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
-
-
-def _load_events_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("registry_events_app", PROJECT_DIR / "functions/events/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_CONTEXT = LambdaContext("RegistryEventsFunction", memory_limit_in_mb=512, timeout_ms=60_000, aws_request_id="req")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +80,7 @@ def world(backends: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator
     events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": [schema.SOURCE]}))
     events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
     monkeypatch.setenv("STRATUS_EVENT_BUS_NAME", bus)
-    yield {"table": table, "queue_url": queue_url, "app": _load_events_app()}
+    yield {"table": table, "queue_url": queue_url, "app": load_function("events")}
 
 
 def _stream_records(table: str) -> list[dict[str, Any]]:
@@ -154,7 +135,7 @@ def _registry_story() -> None:
 def test_every_registry_change_is_published_from_the_stream(world: dict[str, Any]) -> None:
     _registry_story()
     records = _stream_records(world["table"])
-    answer = world["app"].handler({"Records": records}, _Context())
+    answer = world["app"].handler({"Records": records}, _CONTEXT)
     assert answer == {"batchItemFailures": []}
     delivered = _delivered(world["queue_url"])
     kinds = [event["detail-type"] for event in delivered]
@@ -197,12 +178,12 @@ def test_a_record_that_cannot_be_published_is_retried_with_the_same_event_ids(
         return real_put(**kwargs)
 
     monkeypatch.setattr(publisher.client, "put_events", flaky)
-    first = world["app"].handler({"Records": records}, _Context())
+    first = world["app"].handler({"Records": records}, _CONTEXT)
     failed = [f["itemIdentifier"] for f in first["batchItemFailures"]]
     assert failed, "the refused record must be reported so Lambda retries it"
     # Lambda retries from the failed record on; nothing is lost and ids repeat, so consumers can de-duplicate.
     start = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == failed[0])
-    assert world["app"].handler({"Records": records[start:]}, _Context()) == {"batchItemFailures": []}
+    assert world["app"].handler({"Records": records[start:]}, _CONTEXT) == {"batchItemFailures": []}
     delivered = _delivered(world["queue_url"])
     ids = [event["detail"]["event_id"] for event in delivered]
     assert len(set(ids)) == 6  # every change, each id at least once

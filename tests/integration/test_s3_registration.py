@@ -4,18 +4,17 @@ arriving after the MLmodel, and bad uploads."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from lambda_harness import LambdaContext, load_function
 
 from stratus.store.dynamodb import DynamoRegistryStore, DynamoUploadClaims, bind_table
 from stratus_local.backends import create_buckets, create_tables
@@ -36,15 +35,7 @@ flavors:
 """
 
 
-class _Context:
-    function_name = "RegistrationFunction"
-    aws_request_id = "req"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RegistrationFunction"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+_CONTEXT = LambdaContext("RegistrationFunction", memory_limit_in_mb=512, timeout_ms=60_000)
 
 
 @pytest.fixture
@@ -73,10 +64,7 @@ def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
     monkeypatch.setenv("STRATUS_TABLE_NAME", project.tables[0].name)
     monkeypatch.setenv("STRATUS_ARTIFACT_BUCKET", bucket)
     bind_table(project.tables[0].name, "us-east-1")
-    spec = importlib.util.spec_from_file_location("registration_app", PROJECT_DIR / "functions/registration/app.py")
-    assert spec and spec.loader
-    app: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_function("registration")
     yield {"s3": s3, "sqs": sqs, "bucket": bucket, "queue_url": queue_url, "app": app}
 
 
@@ -105,7 +93,7 @@ def _drain(world: dict[str, Any]) -> list[dict[str, Any]]:
 def _deliver(world: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
     """The ids of the records Lambda would return to the queue (all of them when the whole batch failed)."""
     try:
-        answer = world["app"].handler({"Records": records}, _Context())
+        answer = world["app"].handler({"Records": records}, _CONTEXT)
     except BatchProcessingError:
         return [record["messageId"] for record in records]
     return [failure["itemIdentifier"] for failure in answer["batchItemFailures"]]

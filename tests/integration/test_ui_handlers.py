@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 import pytest
+from lambda_harness import LambdaContext, load_function
 
 from stratus_local.template import parse_project
 
@@ -25,35 +24,16 @@ EVENTS_DIR = PROJECT_DIR / "events"
 Invoke = Callable[..., dict[str, Any]]
 
 
-class FakeContext:
-    function_name = "UiFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:UiFunction"
-    aws_request_id = "00000000-0000-0000-0000-000000000001"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-def _load_ui_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ui_app", PROJECT_DIR / "functions/ui/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def ui(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], dict[str, Any]]:
     """Call UiFunction's handler with an event from events/, its RUN_ID_PLACEHOLDER replaced by ``run_id``."""
     for key, value in parse_project(PROJECT_DIR).functions["UiFunction"].environment.items():
         monkeypatch.setenv(key, value)
-    module = _load_ui_module()
+    module = load_function("ui")
 
     def call(event_name: str, run_id: str) -> dict[str, Any]:
         text = (EVENTS_DIR / event_name).read_text().replace("RUN_ID_PLACEHOLDER", run_id)
-        return module.handler(copy.deepcopy(json.loads(text)), FakeContext())
+        return module.handler(copy.deepcopy(json.loads(text)), LambdaContext("UiFunction"))
 
     return call
 
