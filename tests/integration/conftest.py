@@ -4,7 +4,6 @@ definitions in template.yaml, as `stratus local` creates them."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import io
 import json
@@ -19,14 +18,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from lambda_harness import LambdaContext, load_function
+from lambda_harness import LambdaContext, api_event, load_function
 from moto import mock_aws
 
 from stratus_local.backends import create_buckets, create_tables
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-EVENTS_DIR = PROJECT_DIR / "events"
 
 
 def _fresh_tables() -> None:
@@ -124,13 +122,7 @@ def invoke(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str
     module = load_function("tracking")
 
     def call(event_name: str, body: dict[str, Any] | None = None, query: str | None = None) -> dict[str, Any]:
-        event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
-        if body is not None:
-            event["body"] = json.dumps(body)
-        if query is not None:
-            event["rawQueryString"] = query
-            event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
-        response = module.handler(event, LambdaContext("TrackingFunction"))
+        response = module.handler(api_event(event_name, body, query), LambdaContext("TrackingFunction"))
         is_json = "json" in response.get("headers", {}).get("Content-Type", "")
         response["json"] = json.loads(response["body"]) if is_json and response.get("body") else None
         return response

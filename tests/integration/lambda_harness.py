@@ -4,12 +4,16 @@ Lambda context."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+EVENTS_DIR = PROJECT_DIR / "events"
 
 
 @dataclass
@@ -36,3 +40,15 @@ def load_function(folder: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def api_event(event_name: str, body: dict[str, Any] | None = None, query: str | None = None) -> dict[str, Any]:
+    """A fresh copy of the sample HTTP API event ``events/<event_name>``, with ``body`` as its JSON body and
+    ``query`` (``a=1&b=2``) as its query string."""
+    event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if query is not None:
+        event["rawQueryString"] = query
+        event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
+    return event

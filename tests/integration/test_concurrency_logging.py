@@ -9,7 +9,6 @@ MLflow client does. DynamoDB Local, unlike moto, applies conditional writes atom
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import multiprocessing
@@ -23,7 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
-from lambda_harness import LambdaContext, load_function
+from lambda_harness import LambdaContext, api_event, load_function
 
 import stratus.api.app  # noqa: F401 - imported once here, so that each forked writer starts warm
 from stratus_local.backends import (
@@ -37,7 +36,6 @@ from stratus_local.backends import (
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-EVENTS_DIR = PROJECT_DIR / "events"
 WRITERS = 32
 WRITER_TIMEOUT_S = 400
 CLIENT_RETRIES = 7
@@ -48,14 +46,7 @@ Answer = tuple[int, Any]
 
 
 def _call(module: ModuleType, request: Request) -> Answer:
-    event_name, body, query = request
-    event = copy.deepcopy(json.loads((EVENTS_DIR / event_name).read_text()))
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if query is not None:
-        event["rawQueryString"] = query
-        event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
-    response = module.handler(event, LambdaContext("TrackingFunction"))
+    response = module.handler(api_event(*request), LambdaContext("TrackingFunction"))
     is_json = "json" in response.get("headers", {}).get("Content-Type", "")
     return response["statusCode"], json.loads(response["body"]) if is_json and response.get("body") else None
 
