@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from stratus_local.backends import port_for_child
 
 STARTUP_SECONDS = 180
 
@@ -24,18 +25,12 @@ def mlflow_command() -> list[str]:
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "mlflow"]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def reference_server(folder: Path, workers: int = 1) -> Iterator[Callable[[], str]]:
     """``mlflow server`` with ``sqlite:///<folder>/mlflow.db`` and ``--artifacts-destination <folder>/artifacts``
     (proxied artifacts, ``mlflow-artifacts:/`` URIs) on a free port, in its own process group. Yields at once a
     callable that waits until the server answers and returns its URL (so the caller can start other things)."""
-    port = _free_port()
+    port = port_for_child()
     command = [
         *mlflow_command(), "server",
         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",

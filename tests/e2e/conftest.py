@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from stratus_local.backends import port_for_child
 from stratus_local.stack import LocalStack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -47,12 +47,6 @@ def _fluent_client(tracking_uri: str) -> Iterator[None]:
         mlflow.end_run()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ReferenceServer:
     """``mlflow server`` (the mlflow installed next to pytest) with a fresh SQLite store, as a subprocess.
 
@@ -61,7 +55,7 @@ class ReferenceServer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{port_for_child()}"
         self.log_path = folder / "server.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._healthy = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,16 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 def stratus_local_process(
     options: list[str], log_path: Path, env: dict[str, str] | None = None, dropped_env: tuple[str, ...] = ()
 ) -> Iterator[dict[str, str]]:
-    """Start an ephemeral ``stratus local`` with ``options`` on a free port, yield the ``export NAME=value`` lines it
-    prints for clients (``MLFLOW_TRACKING_URI`` among them), and stop it. ``dropped_env``: prefixes of this
-    process's variables the server must not see; ``env``: variables to add."""
+    """Start an ephemeral ``stratus local`` with ``options`` on a port the kernel picks, yield the
+    ``export NAME=value`` lines it prints for clients (``MLFLOW_TRACKING_URI`` among them), and stop it.
+    ``dropped_env``: prefixes of this process's variables the server must not see; ``env``: variables to add."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", *dropped_env))}
     layers = [str(PROJECT_DIR / "layers" / "local"), str(PROJECT_DIR / "layers" / "stratus")]
     keep["PYTHONPATH"] = os.pathsep.join([*layers, keep.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "stratus_local.cli", "local", "--ephemeral", "--quiet", *options]
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*command, "--port", str(_free_port()), "--project-dir", str(PROJECT_DIR)],
+            [*command, "--port", "0", "--project-dir", str(PROJECT_DIR)],  # the kernel picks; the exports say which
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -40,12 +39,6 @@ def stratus_local_process(
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_exports(process: subprocess.Popen[str], timeout_s: float) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from stratus_local.backends import port_for_child
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(state_dir: Path, port: int, log: Path) -> subprocess.Popen[str]:
@@ -54,7 +49,7 @@ def test_runs_and_artifacts_survive_a_killed_process(tmp_path: Path, monkeypatch
 
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         monkeypatch.delenv(name)
-    port, log = _free_port(), tmp_path / "stratus.log"
+    port, log = port_for_child(), tmp_path / "stratus.log"
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
     try:

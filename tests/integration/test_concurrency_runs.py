@@ -183,6 +183,9 @@ def _problems(api: _Api, experiment_ids: list[str], written: dict[int, str]) -> 
     strays = sorted(name for name in found if not name.startswith("run-") or int(name[4:]) not in written)
     if strays:
         problems.append(f"runs nobody asked for: {strays}")
+    for name in strays:  # what the stray holds says which request created it
+        for _, run_id in found[name]:
+            problems.append(f"stray {name}: {api.call('GET', 'runs/get', {'run_id': run_id})['run']}")
     return problems
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
-from stratus_local.event_sources import StreamPoller, matches
+from stratus_local import event_sources
+from stratus_local.event_sources import StreamPoller, _Poller, matches
 from stratus_local.template import StreamSourceSpec, parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -45,3 +48,33 @@ def test_a_partial_batch_failure_is_retried_from_the_first_failed_record() -> No
     delivered = poller._deliver([_record("REGMODELS", "M#a", s) for s in ("1", "2", "3")])
     assert calls == [["1", "2", "3"], ["2", "3"]]
     assert delivered == 2
+
+
+def test_a_lasting_poll_error_is_reported_once_and_its_end_too(monkeypatch: Any) -> None:
+    """Given a source that fails the same way three polls running, then works,
+    when its poller runs,
+    then the log says the error once and that polling is back, not one line per second of the outage."""
+    monkeypatch.setattr(event_sources, "POLL_SECONDS", 0.001)
+    done = threading.Event()
+
+    class Flaky(_Poller):
+        label = "queue q -> F"
+        calls = 0
+
+        def poll_once(self) -> int:
+            self.calls += 1
+            if self.calls <= 3:
+                raise RuntimeError("The specified queue does not exist.")
+            if self.calls == 5:
+                done.set()
+            return 0
+
+    log = io.StringIO()
+    poller = Flaky(log)
+    poller._start_thread("flaky")
+    assert done.wait(10)
+    poller.stop()
+    assert log.getvalue().splitlines() == [
+        "stratus local: queue q -> F: The specified queue does not exist. (retrying every 0.001 s)",
+        "stratus local: queue q -> F: polling again",
+    ]

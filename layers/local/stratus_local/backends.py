@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import shlex
 import shutil
@@ -46,6 +47,14 @@ DYNAMODB_LOCAL_DIR_ENV = "STRATUS_DYNAMODB_LOCAL_DIR"
 DYNAMODB_LOCAL_JAVA_OPTS_ENV = "STRATUS_DYNAMODB_LOCAL_JAVA_OPTS"
 """Extra JVM options, e.g. ``-XX:TieredStopAtLevel=1``: the JVM starts in half the time, but bulk work runs slower."""
 START_TIMEOUT_S = 60.0
+CHILD_PORT_FLOOR = 20000
+TCP_LISTEN = "0A"
+"""A listening socket's ``st`` in ``/proc/net/tcp``."""
+PORT_ATTEMPTS = 3
+
+
+class PortTakenError(RuntimeError):
+    """Another process listens on the port a child server was told to use."""
 
 
 class BackendError(RuntimeError):
@@ -65,11 +74,63 @@ class Endpoints:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on right now, from the kernel's ephemeral range (what ``bind(port 0)`` gives)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_for_child(host: str = "127.0.0.1") -> int:
+    """A free port for a process that binds it itself (DynamoDB Local takes ``-port N``, not 0).
+
+    The port is picked below the kernel's ephemeral range, so the ``bind(0)`` of other servers (moto, this gateway,
+    another stack in a parallel test) cannot be handed the same port in the moments before the child binds it.
+    Two children picking the same port remain possible; :func:`listener_pid_matches` catches that."""
+    low = _ephemeral_range_start()
+    if low > CHILD_PORT_FLOOR + 1000:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for port in random.sample(range(CHILD_PORT_FLOOR, low), 50):
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("", port))  # DynamoDB Local binds every interface: the port must be free on all
+                except OSError:
+                    continue
+                return port
+    return free_port(host)
+
+
+def _ephemeral_range_start() -> int:
+    """The first port the kernel hands out for ``bind(0)``: Linux's ``ip_local_port_range``, else IANA's 49152."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
+
+
+def listener_pid_matches(port: int, pid: int) -> bool | None:
+    """Whether the socket listening on ``port`` belongs to process ``pid``; None where this cannot be told
+    (no ``/proc``: macOS, Windows). Without it, a server that failed to bind an already taken port looks ready,
+    because the port answers: the other process answers."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError), open(table, encoding="ascii") as rows:
+                next(rows, None)
+                for row in rows:
+                    fields = row.split()
+                    if fields[3] == TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        if not Path("/proc/net/tcp").exists():
+            return None
+        sockets = {f"socket:[{inode}]" for inode in inodes}
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in sockets:
+                    return True
+    except OSError:
+        return None
+    return False
 
 
 def default_cache_dir() -> Path:
@@ -199,20 +260,33 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def wait_until_answering(url: str, process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """Poll ``url`` until any HTTP answer comes back."""
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes] | None, timeout_s: float, port: int | None = None
+) -> None:
+    """Poll ``url`` until any HTTP answer comes back. With ``port``, the answer must come from ``process`` itself:
+    raise :class:`PortTakenError` when another process holds the port."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
+            if port is not None and _answers(url):
+                raise PortTakenError(port)
             raise BackendError(f"exited with status {process.returncode} while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - an http://127.0.0.1 URL we built
+        if _answers(url):
+            if port is None or process is None or listener_pid_matches(port, process.pid) is not False:
                 return
-        except urllib.error.HTTPError:
-            return  # it answered, with an error: it is up
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
+            raise PortTakenError(port)
+        time.sleep(0.05)
     raise BackendError(f"no answer from {url} within {timeout_s:g} s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - an http://127.0.0.1 URL we built
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, with an error: it is up
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 class DynamoDBLocal:
@@ -247,7 +321,7 @@ class DynamoDBLocal:
 
     def launch(self) -> str:
         """Start the JVM and return its endpoint at once; :meth:`wait_ready` waits for it to answer."""
-        self.port = free_port()
+        self.port = port_for_child()
         if self.db_dir is not None:
             self.db_dir.mkdir(parents=True, exist_ok=True)
         output: Any = subprocess.DEVNULL
@@ -271,17 +345,25 @@ class DynamoDBLocal:
 
     def wait_ready(self) -> None:
         """Wait until it answers; stop it and raise :class:`BackendError` if it does not."""
-        try:
-            wait_until_answering(self.endpoint, self.process, START_TIMEOUT_S)
-        except BackendError:
-            self.stop()
-            raise
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                wait_until_answering(self.endpoint, self.process, START_TIMEOUT_S, port=self.port)
+            except PortTakenError as exc:
+                self.stop()  # talking to the other process would read and write its tables, silently
+                if attempt == PORT_ATTEMPTS:
+                    raise BackendError(f"DynamoDB Local: port {exc} taken by another process, {attempt} times") from exc
+                self.launch()
+            except BackendError:
+                self.stop()
+                raise
+            else:
+                return
 
     def start(self) -> str:
-        """Launch and wait."""
-        endpoint = self.launch()
+        """Launch and wait; the endpoint it answers on (another port if the first was taken)."""
+        self.launch()
         self.wait_ready()
-        return endpoint
+        return self.endpoint
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -385,6 +467,8 @@ class Backends:
                 reason = f"DynamoDB Local did not start ({exc}{f'; see {log}' if log else ''})"
                 self.endpoints.notes.append(_MOTO_FALLBACK_WARNING.format(reason=reason))
                 self.endpoints.dynamodb, self.endpoints.dynamodb_kind = self.endpoints.s3, "moto"
+            else:
+                self.endpoints.dynamodb = self.dynamodb_local.endpoint  # a new port if the first one was taken
         return self.endpoints
 
     def _launch_dynamodb_local(self, notes: list[str]) -> tuple[str | None, str]:

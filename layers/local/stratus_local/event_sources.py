@@ -72,13 +72,19 @@ class _Poller:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        failing = ""  # the error being reported: said once, not every second it lasts
         while not self._stop.is_set():
             try:
                 self.poll_once()
             except Exception as exc:  # noqa: BLE001 - keep polling; report
-                print(f"stratus local: {self.label}: {exc}", file=self._log)
+                if str(exc) != failing:
+                    failing = str(exc)
+                    print(f"stratus local: {self.label}: {exc} (retrying every {POLL_SECONDS:g} s)", file=self._log)
                 self._stop.wait(POLL_SECONDS)
                 continue
+            if failing:
+                failing = ""
+                print(f"stratus local: {self.label}: polling again", file=self._log)
             if self.pause_between_polls:
                 self._stop.wait(POLL_SECONDS)
 
