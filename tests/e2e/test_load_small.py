@@ -19,8 +19,9 @@ LOAD_TIMEOUT_S = 600
 def run_load(tmp_path: Path, *options: str) -> dict[str, Any]:
     figures = tmp_path / "figures.json"
     layers = os.pathsep.join(str(PROJECT_DIR / "layers" / name) for name in ("stratus", "local"))
-    env = {**os.environ, "PYTHONPATH": layers + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    # Not this worker's stack: its AWS_ENDPOINT_URL would make the child's stack use that stack's backends.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", "MLFLOW_TRACKING_"))}
+    env["PYTHONPATH"] = layers + os.pathsep + os.environ.get("PYTHONPATH", "")
     command = [sys.executable, "-m", "benchmarks.load", "--points", "5000", "--processes", "2", "--threads", "2"]
     child = subprocess.run(  # noqa: S603 - this interpreter, this project's module
         [*command, "--batch", "250", "--singles", "20", *options, "--json", str(figures)],

@@ -99,7 +99,10 @@ def test_runs_written_by_many_threads_are_all_found_where_they_were_created() ->
     then every request succeeds and every run is found once, under its final name, in its own experiment, by search
     and by get; none lands in Default."""
     layers = os.pathsep.join(str(PROJECT_DIR / "layers" / name) for name in ("stratus", "local"))
-    env = {**os.environ, "PYTHONPATH": layers + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # Not this worker's AWS_*/STRATUS_* variables: a stack another test started in this worker sets them, and a child
+    # stack that inherits AWS_ENDPOINT_URL uses that stack's DynamoDB (with the fuzzing tests' runs in Default).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", "MLFLOW_TRACKING_"))}
+    env["PYTHONPATH"] = layers + os.pathsep + os.environ.get("PYTHONPATH", "")
     child = subprocess.run(  # noqa: S603 - this interpreter, this file
         [sys.executable, __file__, "--hammer"],
         capture_output=True,
