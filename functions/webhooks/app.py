@@ -30,8 +30,11 @@ def services() -> tuple[WebhookService, DynamoRegistryStore]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     webhooks, registry = services()
     detail = event.get("detail") or {}
-    model = registry.get_model(str(detail.get("model_name", "")))
-    is_prompt = bool(model and model.tags.get(PROMPT_TAG, "false").lower() == "true")
+
+    def is_prompt() -> bool:
+        model = registry.get_model(str(detail.get("model_name", "")))
+        return bool(model and model.tags.get(PROMPT_TAG, "false").lower() == "true")
+
     served = webhooks.deliver(
         str(detail.get("event_id", "")), str(event.get("detail-type", "")), detail, is_prompt=is_prompt
     )

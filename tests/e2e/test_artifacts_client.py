@@ -80,20 +80,43 @@ def test_an_upload_over_the_limit_is_refused_with_the_setting_to_use(run_id: str
     assert MlflowClient().list_artifacts(run_id) == []
 
 
-def test_download_answers_a_redirect_to_a_presigned_url(run_id: str, tracking_uri: str) -> None:
-    MlflowClient().log_text(run_id, "redirected", "r.txt")
+def test_download_answers_small_files_with_their_bytes_and_large_ones_with_a_presigned_url(
+    run_id: str, tracking_uri: str
+) -> None:
+    """Given a file of 10 bytes and one of 5 MiB (over the 4 MiB a Lambda answer can carry),
+    when each is downloaded through the proxied artifact API,
+    then the small one comes back in the answer, as an attachment, as the reference sends it, and the large one is a
+    307 to a presigned S3 URL; both arrive whole."""
+    MlflowClient().log_text(run_id, "in answer!", "r.txt")
+    large = "x" * (5 * MIB)
+    MlflowClient().log_text(run_id, large, "big.txt")
     experiment_id = MlflowClient().get_run(run_id).info.experiment_id
-    url = f"{tracking_uri}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/r.txt"
-    answer = requests.get(url, allow_redirects=False, timeout=10)
+    root = f"{tracking_uri}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts"
+
+    small = requests.get(f"{root}/r.txt", allow_redirects=False, timeout=10)
+    assert small.status_code == 200
+    assert small.content == b"in answer!"
+    assert small.headers["Content-Disposition"] == 'attachment; filename="r.txt"'
+    assert small.headers["X-Content-Type-Options"] == "nosniff"
+
+    answer = requests.get(f"{root}/big.txt", allow_redirects=False, timeout=10)
     assert answer.status_code == 307
     assert "X-Amz-Signature=" in answer.headers["Location"]
     assert "X-Amz-Expires=900" in answer.headers["Location"]
-    assert requests.get(url, timeout=10).text == "redirected"
-    presigned = requests.get(url.replace("/artifacts/", "/presigned/", 1), timeout=10).json()
-    assert presigned["file_size"] == len("redirected")
+    assert requests.get(f"{root}/big.txt", timeout=30).text == large
+
+    presigned = requests.get(f"{root}/r.txt".replace("/artifacts/", "/presigned/", 1), timeout=10).json()
+    assert presigned["file_size"] == len("in answer!")
     assert presigned["headers"] == {}
     # SigV4 binds the URL to GET and that one key; moto does not check signatures, so that is not tested here.
     assert f"/{run_id}/artifacts/r.txt?" in presigned["url"]
+
+
+def test_an_empty_file_downloads_empty(run_id: str, tmp_path: Path) -> None:
+    """An empty object is the one a ranged S3 read cannot satisfy: it still downloads, empty."""
+    MlflowClient().log_text(run_id, "", "empty.txt")
+    back = Path(MlflowClient().download_artifacts(run_id, "empty.txt", str(tmp_path)))
+    assert back.read_bytes() == b""
 
 
 def test_listing_answers_mlflows_json(run_id: str, tracking_uri: str) -> None:

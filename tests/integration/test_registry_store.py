@@ -147,3 +147,59 @@ def test_deleting_a_model_resends_versions_dynamodb_left_unprocessed(
 
 def _typed(value: object) -> object:
     return value if isinstance(value, dict) else {"S": value}
+
+
+@pytest.fixture
+def requests_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The DynamoDB operations sent from now on, in order."""
+    from botocore.client import BaseClient  # noqa: PLC0415 - only this fixture patches it
+
+    made: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation: str, params: dict) -> dict:
+        made.append(operation)
+        return original(self, operation, params)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    return made
+
+
+def test_moving_an_alias_reads_the_model_and_its_versions_in_two_requests(
+    store: DynamoRegistryStore, requests_made: list[str]
+) -> None:
+    """Given a model this container has read before, with versions 1 and 2,
+    when an alias moves and a change touches both versions,
+    then each change reads the model item once and the versions in one batch, then writes once."""
+    store.create_model(RegisteredModel("m", 1, 1))
+    for _ in range(2):
+        store.create_version("m", lambda n: _version("m", n), 1)
+    requests_made.clear()
+
+    def promote(snapshot: RegistrySnapshot) -> list[PromotionEvent]:
+        snapshot.model.aliases["champion"] = 2
+        snapshot.versions[1].current_stage = "Archived"
+        return []
+
+    store.modify("m", promote, versions=[1, 2])
+    assert requests_made == ["GetItem", "BatchGetItem", "TransactWriteItems"]
+    assert store.get_model("m").aliases == {"champion": 2}  # type: ignore[union-attr]
+
+
+def test_a_remembered_name_follows_renames_and_re_creations_by_other_containers(
+    store: DynamoRegistryStore,
+) -> None:
+    """Given a container that has read model "a",
+    when another container renames it to "b", creates a new "a", then deletes "b",
+    then the first container sees each change as it happens, never the model the name used to point at."""
+    other = DynamoRegistryStore()
+    store.create_model(RegisteredModel("a", 1, 1, description="first"))
+    assert store.get_model("a").description == "first"  # type: ignore[union-attr]
+    other.rename_model("a", "b", 2)
+    assert store.get_model("a") is None
+    other.create_model(RegisteredModel("a", 3, 3, description="second"))
+    assert store.get_model("a").description == "second"  # type: ignore[union-attr]
+    assert store.get_model("b").description == "first"  # type: ignore[union-attr]
+    other.delete_model("b")
+    assert store.get_model("b") is None
+    assert store.get_model("a").description == "second"  # type: ignore[union-attr]

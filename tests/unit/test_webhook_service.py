@@ -79,3 +79,27 @@ def test_a_failure_raises_and_the_retry_skips_what_was_served(monkeypatch: pytes
 def test_unsafe_destinations_are_refused_at_creation(url: str) -> None:
     with pytest.raises(InvalidParameterValue):
         service(Recorder([])).create("x", url, CREATED, None, None, None)
+
+
+def test_without_an_active_webhook_an_event_does_not_read_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given webhooks that are all disabled,
+    when a registry event arrives,
+    then nothing is sent and whether the model is a prompt (a read of the model) is never asked;
+    once a webhook is active, it is asked once."""
+    _resolves_public(monkeypatch)
+    sender = Recorder([])
+    hooks = service(sender)
+    hook = hooks.create(
+        "off", "https://off.example/h", [{"entity": "MODEL_VERSION", "action": "CREATED"}], None, None, "DISABLED"
+    )
+    asked: list[str] = []
+
+    def is_prompt() -> bool:
+        asked.append("model read")
+        return False
+
+    assert hooks.deliver("e1", *EVENT, is_prompt=is_prompt) == 0
+    assert asked == []
+    hooks.update(hook.webhook_id, None, None, None, None, None, "ACTIVE")
+    assert hooks.deliver("e2", *EVENT, is_prompt=is_prompt) == 1
+    assert asked == ["model read"]

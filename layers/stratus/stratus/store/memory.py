@@ -93,6 +93,11 @@ class InMemoryTrackingStore:
             self.append_metric_history(run_id, history)
             return copy.deepcopy(after)
 
+    def run_stage(self, run_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._runs.get(run_id)
+            return (found.info.experiment_id, found.info.lifecycle_stage) if found else None
+
     def run_stages(self, experiment_id: str) -> dict[str, str]:
         with self._lock:
             return {

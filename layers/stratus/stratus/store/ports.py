@@ -60,6 +60,10 @@ class TrackingStore(Protocol):
     def run_stages(self, experiment_id: str) -> dict[str, str]:
         """run_id -> lifecycle stage of every run of one experiment (reads run info only)."""
 
+    def run_stage(self, run_id: str) -> tuple[str, str] | None:
+        """(experiment_id, lifecycle stage) of one run, None if there is no such run: what an artifact request checks,
+        without reading the run's params, tags and metrics."""
+
     def set_run_stages(self, experiment_id: str, run_ids: list[str], stage: str) -> None:
         """Move many runs of one experiment to ``stage`` at once (deleting or restoring an experiment)."""
 

@@ -1,9 +1,12 @@
 """``/mlflow-artifacts/*``: proxied artifacts. Paths come from the event's path, which HTTP APIs deliver already
-percent-decoded, and are resolved by the service; downloads answer with presigned URLs, never with the bytes."""
+percent-decoded, and are resolved by the service; a download answers with the file's bytes up to 4 MiB, as the
+reference does, and with a 307 to a presigned URL beyond (a Lambda response holds about 6 MB)."""
 
 from __future__ import annotations
 
 import base64
+import json
+import mimetypes
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,6 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from stratus.api import schemas
 from stratus.api.request import parse
+from stratus.domain.services.artifact_files import ArtifactFile
 from stratus.domain.services.artifacts import ArtifactService
 from stratus.store.s3 import ArtifactEntry
 
@@ -35,6 +39,21 @@ def _file(entry: ArtifactEntry) -> dict[str, Any]:
     return {"path": entry.name, "is_dir": False, "file_size": entry.file_size}
 
 
+def file_response(found: ArtifactFile) -> Response:
+    """The file as an attachment (as the reference sends it, so a browser never renders it on this origin); too
+    large for a Lambda response, a redirect to a presigned URL."""
+    if found.url is not None:
+        return Response(status_code=307, headers={"Location": found.url}, body="")
+    content_type = mimetypes.guess_type(found.name)[0] or "text/plain"
+    safe_name = json.dumps(found.name)  # quoted, with any quote escaped
+    return Response(
+        status_code=200,
+        content_type=content_type,
+        body=found.body or b"",
+        headers={"Content-Disposition": f"attachment; filename={safe_name}", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 def build(service: ArtifactService) -> Router:
     router = Router()
     files = "/mlflow-artifacts/artifacts/"
@@ -48,8 +67,7 @@ def build(service: ArtifactService) -> Router:
 
     @router.get(files + _ANY_PATH)
     def download() -> Response:
-        presigned = service.presigned_download(_raw_path_after(router, files))
-        return Response(status_code=307, headers={"Location": presigned.url}, body="")
+        return file_response(service.download(_raw_path_after(router, files)))
 
     @router.delete(files + _ANY_PATH)
     def delete() -> dict[str, Any]:

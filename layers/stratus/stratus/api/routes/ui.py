@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import mimetypes
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -19,7 +18,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from stratus.api import schemas
 from stratus.api.request import parse
-from stratus.domain.services.artifact_files import ArtifactFile, ArtifactFileService
+from stratus.api.routes.artifacts import file_response
+from stratus.domain.services.artifact_files import ArtifactFileService
 from stratus.errors import InvalidParameterValue
 
 UI_TELEMETRY_OFF = {"disable_ui_telemetry": True, "disable_ui_events": [], "ui_rollout_percentage": 0}
@@ -105,21 +105,6 @@ def build_switched_off() -> Router:
     return router
 
 
-def _file_response(found: ArtifactFile) -> Response:
-    """The file as an attachment (as the reference sends it, so a browser never renders it on this origin); too
-    large for a Lambda response, a redirect to a presigned URL."""
-    if found.url is not None:
-        return Response(status_code=307, headers={"Location": found.url}, body="")
-    content_type = mimetypes.guess_type(found.name)[0] or "text/plain"
-    safe_name = json.dumps(found.name)  # quoted, with any quote escaped
-    return Response(
-        status_code=200,
-        content_type=content_type,
-        body=found.body or b"",
-        headers={"Content-Disposition": f"attachment; filename={safe_name}", "X-Content-Type-Options": "nosniff"},
-    )
-
-
 def build_artifacts(service: ArtifactFileService) -> Router:
     router = Router()
 
@@ -143,7 +128,7 @@ def build_artifacts(service: ArtifactFileService) -> Router:
         req = parse(router, schemas.GetArtifact)
         if not req.run_id:
             raise InvalidParameterValue("Missing value for required parameter 'run_id'.")
-        return _file_response(service.run_file(req.run_id, req.path))
+        return file_response(service.run_file(req.run_id, req.path))
 
     router.get("/get-artifact")(get_artifact)
     router.get("/ajax-api/2.0/mlflow/get-artifact")(get_artifact)
@@ -151,12 +136,12 @@ def build_artifacts(service: ArtifactFileService) -> Router:
     @router.get("/model-versions/get-artifact")
     def get_model_version_artifact() -> Response:
         req = parse(router, schemas.GetModelVersionArtifact)
-        return _file_response(service.model_version_file(req.name, req.version, req.path))
+        return file_response(service.model_version_file(req.name, req.version, req.path))
 
     @router.get("/ajax-api/2.0/mlflow/logged-models/<model_id>/artifacts/files")
     def get_logged_model_artifact(model_id: str) -> Response:
         req = parse(router, schemas.GetLoggedModelArtifact)
-        return _file_response(service.logged_model_file(model_id, req.artifact_file_path))
+        return file_response(service.logged_model_file(model_id, req.artifact_file_path))
 
     return router
 

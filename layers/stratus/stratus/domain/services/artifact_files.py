@@ -20,7 +20,7 @@ from stratus.domain.services.logged_models import LoggedModelService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.s3 import ArtifactEntry, S3ArtifactStore
+from stratus.store.s3 import ArtifactEntry, S3ArtifactStore, StoredObject
 
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 """Largest file answered with its bytes: base64 makes 4 MiB about 5.6 MB, under Lambda's 6 MB response limit."""
@@ -35,6 +35,14 @@ class ArtifactFile:
     size: int
     body: bytes | None = None
     url: str | None = None
+
+
+def artifact_file(artifacts: S3ArtifactStore, key: str, found: StoredObject) -> ArtifactFile:
+    """What a client downloads: the bytes read, or a presigned URL when the object was too large to read."""
+    name = posixpath.basename(key)
+    if found.body is None:
+        return ArtifactFile(name, found.size, url=artifacts.presigned_get(key, name))
+    return ArtifactFile(name, found.size, body=found.body)
 
 
 def safe_relative_path(path: str | None) -> str:
@@ -131,12 +139,9 @@ class ArtifactFileService:
         if not relative.strip("/"):
             raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{shown}'")
         key = posixpath.join(self.root_key(root_uri), relative.strip("/"))
-        name = posixpath.basename(key)
-        size = self._artifacts.size(key)
-        if size is None:
+        found = self._artifacts.fetch(key, self._max_inline)
+        if found is None:
             if self._artifacts.list_children(key):
                 raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{shown}'")
             raise ResourceDoesNotExist(f"No such artifact: '{shown}'")
-        if size > self._max_inline:
-            return ArtifactFile(name, size, url=self._artifacts.presigned_get(key, name))
-        return ArtifactFile(name, size, body=self._artifacts.read(key, max(size, 1)) or b"")
+        return artifact_file(self._artifacts, key, found)

@@ -1,6 +1,7 @@
 """Proxied artifacts (``mlflow-artifacts:/`` URIs): every path is resolved to one key inside the artifacts of an
-existing, active run or logged model before S3 is touched. Bytes go through the function only on small uploads;
-downloads are presigned and large uploads are multipart with presigned part URLs.
+existing, active run or logged model before S3 is touched. Bytes go through the function only for small files:
+uploads in one PUT, and downloads of up to 4 MiB, which come back in the answer. Larger downloads are presigned, and
+large uploads are multipart with presigned part URLs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from stratus.domain import messages
 from stratus.domain.artifact_paths import ArtifactOwner, resolve_proxied_path
 from stratus.domain.entities import ACTIVE
+from stratus.domain.services.artifact_files import MAX_INLINE_BYTES, ArtifactFile, artifact_file
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import LoggedModelStore, TrackingStore
 from stratus.store.s3 import ArtifactEntry, S3ArtifactStore
@@ -45,10 +47,10 @@ class ArtifactService:
         refuses unsafe paths, unknown owners and owners that are deleted."""
         owner = resolve_proxied_path(path, decoded=True)
         if owner.kind == "run":
-            run = self._tracking.get_run(owner.owner_id)
-            if run is None or run.info.experiment_id != owner.experiment_id:
+            found = self._tracking.run_stage(owner.owner_id)  # the run's info only: one small read per file
+            if found is None or found[0] != owner.experiment_id:
                 raise ResourceDoesNotExist(messages.run_not_found(owner.owner_id))
-            stage = run.info.lifecycle_stage
+            stage = found[1]
         else:
             model = self._models.get_logged_model(owner.owner_id)
             if model is None or model.experiment_id != owner.experiment_id:
@@ -69,6 +71,15 @@ class ArtifactService:
         if not owner.relative:
             raise InvalidParameterValue("An artifact upload must name a file inside the artifact root.")
         self._artifacts.put(owner.key, body, content_type)
+
+    def download(self, path: str) -> ArtifactFile:
+        """A file's bytes when it has at most ``MAX_INLINE_BYTES`` (one S3 read, and the client gets them in the
+        answer), else a presigned URL (a Lambda response holds about 6 MB)."""
+        owner = self.resolve(path)
+        found = self._artifacts.fetch(owner.key, MAX_INLINE_BYTES) if owner.relative else None
+        if found is None:
+            raise ResourceDoesNotExist(f"The artifact '{owner.relative or '.'}' does not exist.")
+        return artifact_file(self._artifacts, owner.key, found)
 
     def presigned_download(self, path: str) -> PresignedDownload:
         owner = self.resolve(path)

@@ -151,16 +151,25 @@ class WebhookService:
 
     # ---------------------------------------------------------------- delivery
 
-    def deliver(self, event_id: str, detail_type: str, detail: dict, *, is_prompt: bool = False) -> int:
+    def deliver(
+        self, event_id: str, detail_type: str, detail: dict, *, is_prompt: Callable[[], bool] = lambda: False
+    ) -> int:
         """Serve one registry event to every active webhook subscribed to what it means in MLflow's terms; returns
-        how many deliveries succeeded; raises :class:`DeliveryFailed` if any failed (the event is retried)."""
-        deliveries = rules.webhook_deliveries(detail_type, detail, is_prompt=is_prompt)
-        if not deliveries:
+        how many deliveries succeeded; raises :class:`DeliveryFailed` if any failed (the event is retried).
+
+        ``is_prompt`` (a read of the model) is asked only when the event means something and a webhook is active:
+        most registries have no webhook, and then an event costs one read of the webhook list."""
+        if not (
+            rules.webhook_deliveries(detail_type, detail, is_prompt=False)
+            or rules.webhook_deliveries(detail_type, detail, is_prompt=True)
+        ):
             return 0
+        active = [webhook for webhook in self._store.list_webhooks() if webhook.status == "ACTIVE"]
+        if not active:
+            return 0
+        deliveries = rules.webhook_deliveries(detail_type, detail, is_prompt=is_prompt())
         failures, served = [], 0
-        for webhook in self._store.list_webhooks():
-            if webhook.status != "ACTIVE":
-                continue
+        for webhook in active:
             for event_name, payload in deliveries:
                 entity, _, action = event_name.partition(".")
                 if (entity, action) not in webhook.events:

@@ -34,6 +34,7 @@ from stratus.store.ports import RegistryChange, RegistrySnapshot
 MODELS_PK = "REGMODELS"
 MAX_ATTEMPTS = 40  # many clients registering versions of one model at once all contend for its counter
 _TRANSACTION_ITEMS = 100
+_REMEMBERED_NAMES = 10_000  # name -> rm_id entries a container keeps (a few MB at most)
 
 
 def _backoff(attempt: int) -> None:
@@ -47,6 +48,12 @@ def _connection():  # type: ignore[no-untyped-def]
 class DynamoRegistryStore:
     """``RegistryStore`` on the single Stratus table."""
 
+    def __init__(self) -> None:
+        self._rm_ids: dict[str, str] = {}
+        """name -> rm_id as seen by this container. A model's rm_id never changes but a name can move to another
+        model (rename, or delete and create again), so a remembered id is used only where the model item is read
+        anyway, and only if that item still has the name: a stale entry costs the read it would have saved."""
+
     # ---------------------------------------------------------------- reads
 
     def _rm_id(self, name: str) -> str | None:
@@ -57,9 +64,24 @@ class DynamoRegistryStore:
                 return None
 
     def _model_item(self, name: str) -> RegisteredModelItem | None:
+        remembered = self._rm_ids.get(name)
+        if remembered is not None:
+            item = self._model_item_by_id(remembered)
+            if item is not None and item.name == name:
+                return item
+            del self._rm_ids[name]
         rm_id = self._rm_id(name)
         if rm_id is None:
             return None
+        item = self._model_item_by_id(rm_id)
+        if item is not None:
+            if len(self._rm_ids) >= _REMEMBERED_NAMES:
+                self._rm_ids.clear()
+            self._rm_ids[name] = rm_id
+        return item
+
+    @staticmethod
+    def _model_item_by_id(rm_id: str) -> RegisteredModelItem | None:
         with translated():
             try:
                 return RegisteredModelItem.get(MODELS_PK, f"M#{rm_id}", consistent_read=True)
@@ -164,14 +186,11 @@ class DynamoRegistryStore:
     def _read_versions(self, rm_id: str, versions: list[int] | None) -> list[ModelVersionItem]:
         if versions is None:
             return self._version_items(rm_id)
-        found = []
-        with translated():
-            for number in versions:
-                try:
-                    found.append(ModelVersionItem.get(f"RM#{rm_id}", _version_sk(number), consistent_read=True))
-                except DoesNotExist:
-                    continue
-        return found
+        if not versions:
+            return []
+        keys = [(f"RM#{rm_id}", _version_sk(number)) for number in dict.fromkeys(versions)]
+        with translated():  # one BatchGetItem (pynamodb resends unprocessed keys), missing versions left out
+            return list(ModelVersionItem.batch_get(keys, consistent_read=True))
 
     def _write(
         self,

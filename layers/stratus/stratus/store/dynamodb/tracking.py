@@ -276,6 +276,22 @@ class DynamoTrackingStore:
         # As MLflow's SQL store answers a deadlock it could not retry away: the client retries a 503 with backoff.
         raise TemporarilyUnavailable(f"Run {run_id} is being changed by many writers at once; retry with backoff.")
 
+    def run_stage(self, run_id: str) -> tuple[str, str] | None:
+        experiment_id = self._experiment_id_of(run_id)
+        if experiment_id is None:
+            return None
+        with translated():
+            try:
+                info = RunInfoItem.get(
+                    f"EXP#{experiment_id}",
+                    f"{_run_prefix(run_id)}I",
+                    consistent_read=True,
+                    attributes_to_get=["pk", "sk", "kind", "lifecycle_stage"],
+                )
+            except DoesNotExist:
+                return None
+        return experiment_id, info.lifecycle_stage
+
     def run_stages(self, experiment_id: str) -> dict[str, str]:
         with translated():
             infos = RunItem.query(

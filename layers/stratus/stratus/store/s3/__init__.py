@@ -1,5 +1,5 @@
 """The S3 adapter: artifact bytes, listings, presigned URLs and multipart uploads."""
 
-from stratus.store.s3.artifacts import ArtifactEntry, S3ArtifactStore
+from stratus.store.s3.artifacts import ArtifactEntry, S3ArtifactStore, StoredObject
 
-__all__ = ["ArtifactEntry", "S3ArtifactStore"]
+__all__ = ["ArtifactEntry", "S3ArtifactStore", "StoredObject"]

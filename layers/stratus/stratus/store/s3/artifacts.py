@@ -35,6 +35,14 @@ class ArtifactEntry:
     file_size: int | None = None
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's size, and its bytes when they were read (see :meth:`S3ArtifactStore.fetch`)."""
+
+    size: int
+    body: bytes | None
+
+
 def default_client() -> Any:
     """An S3 client that signs with SigV4 (presigned URLs included). The endpoint comes from botocore's own
     settings (``AWS_ENDPOINT_URL_S3`` under ``stratus local``), which also need path-style addressing."""
@@ -99,6 +107,25 @@ class S3ArtifactStore:
         except ResourceDoesNotExist:
             return None
         return int(head["ContentLength"])
+
+    def fetch(self, key: str, max_bytes: int) -> StoredObject | None:
+        """The object at ``key`` in one GET: its size, and its bytes if it has at most ``max_bytes``; None when there
+        is no object. A larger object's stream is closed unread (the caller presigns it instead)."""
+        try:
+            with translated():
+                answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        except ResourceDoesNotExist:
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return StoredObject(0, b"")  # a range starting at 0 is unsatisfiable only for an empty object
+            raise
+        content_range = str(answer.get("ContentRange") or "")  # "bytes 0-1023/5000"; absent if the whole object came
+        size = int(content_range.rpartition("/")[2]) if "/" in content_range else int(answer["ContentLength"])
+        if size > max_bytes:
+            answer["Body"].close()
+            return StoredObject(size, None)
+        return StoredObject(size, bytes(answer["Body"].read()))
 
     def read(self, key: str, max_bytes: int = 1024 * 1024) -> bytes | None:
         """The first ``max_bytes`` of the object at ``key``, or None when there is none."""
