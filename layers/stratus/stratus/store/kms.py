@@ -7,11 +7,17 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any, Protocol
 
-import boto3
-
 from stratus.errors import TemporarilyUnavailable
 
 CONTEXT = {"purpose": "stratus-webhook-secret"}
+
+
+def default_client() -> Any:
+    """A KMS client. boto3 is imported here, on first use, not at import: with s3transfer, which it pulls in, it is
+    about 100 ms of a function's cold import (measured, docs/benchmarks.md), and only webhook secrets need KMS."""
+    import boto3
+
+    return boto3.client("kms")
 
 
 class SecretCipher(Protocol):
@@ -23,7 +29,7 @@ class SecretCipher(Protocol):
 class KmsCipher:
     """KMS Encrypt/Decrypt with an encryption context, so ciphertext from elsewhere does not decrypt here."""
 
-    def __init__(self, key_id: str, client_factory: Callable[[], Any] = lambda: boto3.client("kms")) -> None:
+    def __init__(self, key_id: str, client_factory: Callable[[], Any] = default_client) -> None:
         self.key_id = key_id
         self._client_factory = client_factory
 
