@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
@@ -151,14 +153,15 @@ def _typed(value: object) -> object:
 
 @pytest.fixture
 def requests_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The DynamoDB operations sent from now on, in order."""
-    from botocore.client import BaseClient  # noqa: PLC0415 - only this fixture patches it
-
+    """The DynamoDB operations this test's thread sends from now on, in order (not the pollers of a stack another
+    test left running in this worker)."""
     made: list[str] = []
     original = BaseClient._make_api_call
+    test_thread = threading.get_ident()
 
     def counted(self: BaseClient, operation: str, params: dict) -> dict:
-        made.append(operation)
+        if threading.get_ident() == test_thread and self.meta.service_model.service_name == "dynamodb":
+            made.append(operation)
         return original(self, operation, params)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counted)
