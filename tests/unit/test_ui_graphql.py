@@ -17,17 +17,19 @@ MLFLOW_JS = Path(__file__).resolve().parents[2] / ".venv/lib/python3.11/site-pac
 
 
 class FakeRegistry:
-    """search_versions over a fixed list, one page per call; counts calls (the UI's run table must cost one)."""
+    """versions_of_runs over a fixed list; records the run ids of each call (the UI's run table must cost one)."""
 
     def __init__(self, versions: list[ModelVersion]) -> None:
         self.versions = versions
-        self.calls = 0
+        self.calls: list[list[str]] = []
 
-    def search_versions(
-        self, filter_string: str | None, max_results: int, order_by: list[str], page_token: str | None
-    ) -> tuple[list[ModelVersion], str | None]:
-        self.calls += 1
-        return self.versions, None
+    def versions_of_runs(self, run_ids: list[str]) -> dict[str, list[ModelVersion]]:
+        self.calls.append(list(run_ids))
+        grouped: dict[str, list[ModelVersion]] = {}
+        for version in self.versions:
+            if version.run_id in run_ids:
+                grouped.setdefault(version.run_id, []).append(version)
+        return grouped
 
 
 @pytest.fixture
@@ -98,6 +100,7 @@ def test_ui_get_run_query_reads_run_experiment_and_model_versions(services: Grap
     assert got["data"]["params"] == [{"key": "lr", "value": "0.1"}]
     assert got["data"]["metrics"] == [{"key": "loss", "value": None, "step": "2", "timestamp": "7"}]
     assert got["modelVersions"] == [{"status": "READY", "version": "1", "name": "m", "source": "models:/x"}]
+    assert registry.calls == [[run.run_id]]
 
 
 def test_ui_search_runs_reads_the_registry_once_for_all_runs(services: GraphqlServices) -> None:
@@ -111,7 +114,7 @@ def test_ui_search_runs_reads_the_registry_once_for_all_runs(services: GraphqlSe
     runs = answer["data"]["mlflowSearchRuns"]["runs"]
     assert sorted(r["info"]["runUuid"] for r in runs) == sorted(ids[1:])
     assert all(r["modelVersions"] == [] for r in runs)
-    assert registry.calls == 1
+    assert [sorted(call) for call in registry.calls] == [sorted(ids[1:])]
 
 
 def test_ui_bulk_interval_query_samples_like_the_reference_ignoring_max_results(services: GraphqlServices) -> None:

@@ -47,6 +47,8 @@ DYNAMODB_LOCAL_DIR_ENV = "STRATUS_DYNAMODB_LOCAL_DIR"
 DYNAMODB_LOCAL_JAVA_OPTS_ENV = "STRATUS_DYNAMODB_LOCAL_JAVA_OPTS"
 """Extra JVM options, e.g. ``-XX:TieredStopAtLevel=1``: the JVM starts in half the time, but bulk work runs slower."""
 START_TIMEOUT_S = 60.0
+INDEX_BUILD_TIMEOUT_S = 600.0
+"""An index added to a table that already holds items (an upgrade) is filled before Stratus serves."""
 CHILD_PORT_FLOOR = 20000
 TCP_LISTEN = "0A"
 """A listening socket's ``st`` in ``/proc/net/tcp``."""
@@ -548,8 +550,20 @@ def _reconcile_table(dynamodb: Any, table: TableSpec, log: TextIO) -> list[str]:
             AttributeDefinitions=table.create_args["AttributeDefinitions"],
             GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
+        _wait_for_index(dynamodb, table.name, index["IndexName"])
         done.append(f"added index {index['IndexName']} to table {table.name}")
     return done
+
+
+def _wait_for_index(dynamodb: Any, table_name: str, index_name: str, timeout_s: float = INDEX_BUILD_TIMEOUT_S) -> None:
+    """DynamoDB fills an index added to a table with items in the background, and serves it only once ACTIVE."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        indexes = dynamodb.describe_table(TableName=table_name)["Table"].get("GlobalSecondaryIndexes", [])
+        if any(i["IndexName"] == index_name and i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes):
+            return
+        time.sleep(0.2)
+    raise BackendError(f"index {index_name} of table {table_name} was not built within {timeout_s:g} s")
 
 
 def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:

@@ -27,7 +27,6 @@ BULK_INTERVAL_MAX_RESULTS = 2500
 string, which a GraphQL POST does not have, so the UI's ``maxResults``/``startStep``/``endStep`` are ignored there."""
 SEARCH_RUNS_MAX_RESULTS = 1000
 """SearchRuns' proto default."""
-_VERSIONS_PAGE = 10_000
 
 SCHEMA_SDL = """
 directive @component(name: String!) on QUERY | MUTATION
@@ -139,6 +138,8 @@ class _Request:
 
     services: GraphqlServices
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+    """The runs this query answers, known before any of their fields is resolved."""
     versions_by_run: dict[str, list[dict[str, Any]]] | None = None
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
@@ -150,22 +151,12 @@ class _Request:
 
     def model_versions(self, run_id: str) -> list[dict[str, Any]]:
         if self.versions_by_run is None:
-            self.versions_by_run = _versions_by_run(self.services.registry)
+            registry = self.services.registry
+            found = registry.versions_of_runs(self.run_ids) if registry is not None else {}
+            self.versions_by_run = {
+                run: [serialize.model_version(version) for version in versions] for run, versions in found.items()
+            }
         return self.versions_by_run.get(run_id, [])
-
-
-def _versions_by_run(registry: RegistryService | None) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    if registry is None:
-        return grouped
-    token: str | None = None
-    while True:
-        versions, token = registry.search_versions(None, _VERSIONS_PAGE, [], token)
-        for version in versions:
-            if version.run_id:
-                grouped.setdefault(version.run_id, []).append(serialize.model_version(version))
-        if not token:
-            return grouped
 
 
 def _metric_value(value: Any) -> float | None:
@@ -176,6 +167,7 @@ def _metric_value(value: Any) -> float | None:
 
 
 def _run(run: Run, request: _Request) -> dict[str, Any]:
+    request.run_ids.append(run.info.run_id)
     out = serialize.run(run)
     for metric in out.get("data", {}).get("metrics", []):
         metric["value"] = _metric_value(metric.get("value"))

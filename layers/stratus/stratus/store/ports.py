@@ -125,6 +125,11 @@ class RegistryStore(Protocol):
 
     def list_versions(self, name: str) -> list[ModelVersion]: ...
 
+    def versions_of_models_with_run(self, run_id: str) -> list[ModelVersion] | None:
+        """Every version of each model that has a version registered from ``run_id``; None when the index that says
+        which models those are cannot be read (yet). The index may lag a write by a moment; the versions are read
+        consistently."""
+
     def get_version(self, name: str, version: int) -> ModelVersion | None: ...
 
     def create_version(self, name: str, build: Callable[[int], ModelVersion], touched: int) -> ModelVersion:

@@ -30,8 +30,8 @@ this module raises :class:`InvalidParameterValue` instead: a 4xx keeps clients f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any
 
@@ -384,13 +384,15 @@ class ModelVersionQuery:
     """A validated, compiled model-version search.
 
     ``model_name`` is set when the filter pins one model (``name = '<x>'``): only that model's versions can match,
-    so a caller may read just those.
+    so a caller may read just those. ``run_ids`` is set when it pins the runs (``run_id = '<x>'`` or
+    ``run_id IN (...)``): only models with a version of one of them can match.
     """
 
     predicates: tuple[VersionPredicate, ...]
     order: tuple[_Order, ...]
     exclude_prompts: bool
     model_name: str | None = None
+    run_ids: frozenset[str] | None = None
 
     def apply(self, versions: Sequence[ModelVersion]) -> list[ModelVersion]:
         """The versions that pass every clause, in the reference's order.
@@ -440,7 +442,24 @@ def compile_model_version_search(filter_string: str | None, order_by: Sequence[s
         if clause.entity == ATTRIBUTE and clause.key == "name" and clause.comparator == "="
     }
     model_name = next(iter(names)) if len(names) == 1 else None
-    return ModelVersionQuery(tuple(kept), tuple(order), not querying_prompts, model_name)
+    return ModelVersionQuery(tuple(kept), tuple(order), not querying_prompts, model_name, _pinned_runs(clauses))
+
+
+def _pinned_runs(clauses: Sequence[_Clause]) -> frozenset[str] | None:
+    """The run ids a version must have to match (clauses are ANDed, so any one ``=`` or ``IN`` clause pins them)."""
+    for clause in clauses:
+        if clause.entity == ATTRIBUTE and clause.key == "run_id" and clause.comparator in ("=", "IN"):
+            values = clause.value if isinstance(clause.value, tuple) else (clause.value,)
+            return frozenset(str(value) for value in values)
+    return None
+
+
+def model_versions_of_runs_query(run_ids: Collection[str]) -> ModelVersionQuery:
+    """What ``search_model_versions("run_id = '<id>'")`` asks for each of ``run_ids``, in one query: the reference's
+    GraphQL gives each run its ``modelVersions`` so."""
+    wanted = frozenset(run_ids)
+    base = compile_model_version_search(None, None)
+    return replace(base, predicates=(lambda version: version.run_id in wanted,), run_ids=wanted)
 
 
 def search_registered_models(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from stratus.domain import messages
 from stratus.domain import registry_rules as rules
@@ -24,10 +25,16 @@ from stratus.domain.services.logged_models import LoggedModelService
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.ports import RegistrySnapshot, RegistryStore, TrackingStore
 
+if TYPE_CHECKING:
+    from stratus.domain.search.registry import ModelVersionQuery
+
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 HISTORY_DEFAULT = 100
 _PARALLEL_READS = 8
+_RUNS_LOOKED_UP = 25
+"""Up to this many runs pinned by a version search are looked up in the run index (1 Query each, then 2 requests per
+model found); more, and reading every model (1 Query each) is likely cheaper."""
 
 
 def _is_prompt(tags: dict[str, str]) -> bool:
@@ -371,15 +378,35 @@ class RegistryService:
 
         limit = validate_model_version_max_results(max_results)
         query = compile_model_version_search(filter_string, order_by)
-        models = self._store.list_models()
-        names = [m.name for m in models]
-        if hint := getattr(query, "model_name", None):  # name = 'x': read that model only
-            names = [n for n in names if n == hint]
+        # The reference's search answers carry no aliases (it builds versions without them).
+        return paginate(query.apply(self._candidate_versions(query)), page_token, limit)
+
+    def versions_of_runs(self, run_ids: Collection[str]) -> dict[str, list[ModelVersion]]:
+        """Each run's versions as ``search_model_versions("run_id = '<id>'")`` answers them (what the web UI shows
+        on a run's page), for all of ``run_ids`` at once."""
+        from stratus.domain.search.registry import model_versions_of_runs_query
+
+        query = model_versions_of_runs_query(run_ids)
+        grouped: dict[str, list[ModelVersion]] = {}
+        for version in query.apply(self._candidate_versions(query)):
+            grouped.setdefault(version.run_id or "", []).append(version)
+        return grouped
+
+    def _candidate_versions(self, query: ModelVersionQuery) -> list[ModelVersion]:
+        """Every version of each model whose versions may match ``query`` (all of a model's versions: one tagged as
+        a prompt hides the others). A few pinned runs are looked up in the run index; otherwise every model is read."""
+        if query.run_ids is not None and len(query.run_ids) <= _RUNS_LOOKED_UP:
+            with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+                found = list(pool.map(self._store.versions_of_models_with_run, sorted(query.run_ids)))
+            if all(versions is not None for versions in found):
+                unique = {(v.name, v.version): v for versions in found if versions for v in versions}
+                return [v for v in unique.values() if query.model_name in (None, v.name)]
+        names = [m.name for m in self._store.list_models()]
+        if query.model_name is not None:  # name = 'x': read that model only
+            names = [n for n in names if n == query.model_name]
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             per_model = list(pool.map(self._store.list_versions, names))
-        # The reference's search answers carry no aliases (it builds versions without them).
-        versions = [v for model_versions in per_model for v in model_versions]
-        return paginate(query.apply(versions), page_token, limit)
+        return [v for model_versions in per_model for v in model_versions]
 
     # ---------------------------------------------------------------- aliases
 

@@ -21,6 +21,8 @@
 | upload claim        | ``UPLOAD#<folder>``| ``#``                   | an S3-driven registration and its version       |
 | webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
 
+One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
+
 Runs live in their experiment's partition so that a search reads that experiment's runs with one Query and nothing
 else; what a search never needs (history, long values, dataset bodies) lives under the run's own partition.
 """
@@ -36,6 +38,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 DATA_SHARDS = 8
@@ -172,6 +175,17 @@ class ModelNameItem(StratusItem):
     rm_id = UnicodeAttribute()
 
 
+class RunVersionsIndex(GlobalSecondaryIndex["ModelVersionItem"]):
+    """GSI ``RunVersions`` (template.yaml): model version keys by ``run_id``. Eventually consistent, keys only: it
+    says which models to read, and they are then read consistently."""
+
+    class Meta:
+        index_name = "RunVersions"
+        projection = KeysOnlyProjection()
+
+    run_id = UnicodeAttribute(hash_key=True)
+
+
 class ModelVersionItem(StratusItem):
     model_name = UnicodeAttribute(null=True)  # kept current by renames, for the registry event publisher
     updated_by = UnicodeAttribute(null=True)
@@ -179,7 +193,7 @@ class ModelVersionItem(StratusItem):
     creation_timestamp = NumberAttribute()
     last_updated_timestamp = NumberAttribute()
     source = UnicodeAttribute()
-    run_id = UnicodeAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)  # never "": the key of RunVersions, where DynamoDB refuses an empty string
     model_id = UnicodeAttribute(null=True)
     storage_location = UnicodeAttribute(null=True)
     run_link = UnicodeAttribute(null=True)
@@ -190,6 +204,7 @@ class ModelVersionItem(StratusItem):
     status_message = UnicodeAttribute(null=True)
     tags = MapAttribute[str, str](default=dict)
     version = NumberAttribute(default=0)
+    by_run = RunVersionsIndex()
 
 
 class PromotionEventItem(StratusItem):

@@ -109,6 +109,23 @@ class DynamoRegistryStore:
         rm_id = self._rm_id(name)
         return [_version(name, item) for item in self._version_items(rm_id)] if rm_id else []
 
+    def versions_of_models_with_run(self, run_id: str) -> list[ModelVersion] | None:
+        """1 Query of the RunVersions index, then per model found: 1 GetItem (its current name) and 1 Query. None
+        while the index cannot be read (DynamoDB builds an index added to a table with items before it serves it)."""
+        if not run_id:
+            return None  # versions without a run ("") are not in the index
+        try:
+            with translated():
+                rm_ids = {item.pk.removeprefix("RM#") for item in ModelVersionItem.by_run.query(run_id)}
+        except InvalidParameterValue:  # the ValidationException "Cannot read from backfilling global secondary index"
+            return None
+        versions = []
+        for rm_id in sorted(rm_ids):
+            model = self._model_item_by_id(rm_id)
+            if model is not None:  # the index still lists a model deleted a moment ago
+                versions += [_version(model.name, item) for item in self._version_items(rm_id)]
+        return versions
+
     def get_version(self, name: str, version: int) -> ModelVersion | None:
         rm_id = self._rm_id(name)
         if rm_id is None:
@@ -243,7 +260,7 @@ class DynamoRegistryStore:
                     new_item = _model_item(item.rm_id, model, int(item.version) + 1, int(item.last_version))
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     for version in inside:
-                        tx.update(version, actions=_renamed(new_name, touched))
+                        tx.update(version, actions=_renamed(version, new_name, touched))
             except TransactWriteError as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -254,7 +271,7 @@ class DynamoRegistryStore:
             if not inside:
                 with translated():
                     for version in versions:
-                        version.update(actions=_renamed(new_name, touched))
+                        version.update(actions=_renamed(version, new_name, touched))
             return model
         raise Conflict(f"Registered model {name} was changed concurrently too many times; retry.")
 
@@ -276,12 +293,17 @@ class DynamoRegistryStore:
         return item
 
 
-def _renamed(new_name: str, touched: int) -> list[Any]:
-    return [
+def _renamed(version: ModelVersionItem, new_name: str, touched: int) -> list[Any]:
+    actions = [
         ModelVersionItem.last_updated_timestamp.set(touched),
         ModelVersionItem.model_name.set(new_name),
         ModelVersionItem.updated_by.set(current_actor.get()),
     ]
+    if version.run_id == "":
+        # Written before run_id became the RunVersions key: DynamoDB refuses any update of an item that keeps an
+        # empty string in an index key, so the empty value goes (it reads back as "" all the same).
+        actions.append(ModelVersionItem.run_id.remove())
+    return actions
 
 
 def _version_sk(number: int) -> str:
@@ -327,7 +349,7 @@ def _version_item(rm_id: str, v: ModelVersion, version: int) -> ModelVersionItem
         creation_timestamp=v.creation_timestamp,
         last_updated_timestamp=v.last_updated_timestamp,
         source=v.source,
-        run_id=v.run_id,
+        run_id=v.run_id or None,  # "" (no run) is left out: DynamoDB refuses an empty string as an index key
         model_id=v.model_id,
         storage_location=v.storage_location,
         run_link=v.run_link,
@@ -348,7 +370,7 @@ def _version(name: str, item: ModelVersionItem) -> ModelVersion:
         creation_timestamp=int(item.creation_timestamp),
         last_updated_timestamp=int(item.last_updated_timestamp),
         source=item.source,
-        run_id=item.run_id,
+        run_id=item.run_id or "",
         model_id=item.model_id,
         storage_location=item.storage_location,
         run_link=item.run_link,
