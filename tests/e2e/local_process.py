@@ -3,7 +3,6 @@ the process environment its handlers read, so such a server cannot share the tes
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from child_process import child_environment
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -22,9 +23,7 @@ def stratus_local_process(
     """Start an ephemeral ``stratus local`` with ``options`` on a port the kernel picks, yield the
     ``export NAME=value`` lines it prints for clients (``MLFLOW_TRACKING_URI`` among them), and stop it.
     ``dropped_env``: prefixes of this process's variables the server must not see; ``env``: variables to add."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", *dropped_env))}
-    layers = [str(PROJECT_DIR / "layers" / "local"), str(PROJECT_DIR / "layers" / "stratus")]
-    keep["PYTHONPATH"] = os.pathsep.join([*layers, keep.get("PYTHONPATH", "")])
+    keep = child_environment(*dropped_env)
     command = [sys.executable, "-m", "stratus_local.cli", "local", "--ephemeral", "--quiet", *options]
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module

@@ -6,15 +6,14 @@ handlers read, which must not mix with this session's stack)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from child_process import child_environment
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-STACK_ENV = ("AWS_ENDPOINT_URL", "MLFLOW_TRACKING_URI")
 WORKLOADS = {"logging", "search", "history", "registry", "small_artifacts", "large_artifact"}
 
 
@@ -22,7 +21,7 @@ WORKLOADS = {"logging", "search", "history", "registry", "small_artifacts", "lar
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("compare") / "report.json"
     # Not this session's stack: the benchmark starts its own, with its own embedded moto and DynamoDB Local.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(STACK_ENV)}
+    env = child_environment()
     completed = subprocess.run(  # noqa: S603 - our interpreter, our module
         [sys.executable, "-m", "benchmarks.compare", "--quick", "--skip-cold", "--json", str(out)],
         cwd=PROJECT_DIR,

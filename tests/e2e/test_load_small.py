@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from child_process import child_environment
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LOAD_TIMEOUT_S = 600
@@ -18,10 +18,7 @@ LOAD_TIMEOUT_S = 600
 
 def run_load(tmp_path: Path, *options: str) -> dict[str, Any]:
     figures = tmp_path / "figures.json"
-    layers = os.pathsep.join(str(PROJECT_DIR / "layers" / name) for name in ("stratus", "local"))
-    # Not this worker's stack: its AWS_ENDPOINT_URL would make the child's stack use that stack's backends.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", "MLFLOW_TRACKING_"))}
-    env["PYTHONPATH"] = layers + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = child_environment()  # not this worker's stack: the child starts its own
     command = [sys.executable, "-m", "benchmarks.load", "--points", "5000", "--processes", "2", "--threads", "2"]
     child = subprocess.run(  # noqa: S603 - this interpreter, this project's module
         [*command, "--batch", "250", "--singles", "20", *options, "--json", str(figures)],

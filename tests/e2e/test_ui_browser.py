@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,10 @@ def browser(ui_url: str) -> Iterator[UiBrowser]:
         browser.close()
 
 
+class SlowPageWarning(UserWarning):
+    """A page that did not show what was logged within the timeout on its first load."""
+
+
 def _unexpected_failures(visit: PageVisit) -> list[str]:
     failures = {str(request) for request in visit.failed_requests if request.key not in REFERENCE_FAILURES}
     return sorted(failures)
@@ -154,6 +159,12 @@ def test_ui_page_loads_and_shows_logged_data(name: str, browser: UiBrowser, seed
     page = _pages(seeded)[name]
 
     visit = browser.visit(page.name, page.route, _shows(page))
+    if visit.timed_out:
+        # Once in many CI runs a page showed nothing within the timeout, with no failed request (the machine runs the
+        # rest of the suite beside it). It is loaded once more, as a user would, and the first load's report stays in
+        # the run's warnings summary: what it lists (slow or unanswered requests, the page text) is the lead to follow.
+        warnings.warn(SlowPageWarning(visit.report()), stacklevel=1)
+        visit = browser.visit(page.name, page.route, _shows(page))
 
     assert not _missing(page, browser.driver), visit.report()
     assert not visit.error_banners, visit.report()

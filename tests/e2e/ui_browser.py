@@ -35,6 +35,9 @@ CHROMIUM_FLAGS = (
 )
 PAGE_TIMEOUT_SECONDS = 60  # generous: CI runs these next to the rest of the suite on two CPUs
 QUIET_NETWORK_SECONDS = 1.0
+SLOW_REQUEST_SECONDS = 5.0
+"""A request to the server under test that took this long (or never finished) is listed in a failure's report."""
+PAGE_TEXT_SHOWN = 500
 RUN_NAMES = ("ui-run-alpha", "ui-run-beta", "ui-run-gamma")
 IMAGE_ARTIFACT = "images/gradient.png"
 ALIAS = "champion"
@@ -110,6 +113,8 @@ class PageVisit:
     error_banners: list[str] = field(default_factory=list)
     screenshot: Path | None = None
     timed_out: bool = False
+    slow_requests: list[str] = field(default_factory=list)
+    page_text: str = ""
 
     def report(self) -> str:
         """A readable summary for an assertion message."""
@@ -119,6 +124,9 @@ class PageVisit:
         lines += [f"  failed request: {request}" for request in self.failed_requests]
         lines += [f"  error banner: {text}" for text in self.error_banners]
         lines += [f"  console error: {text[:300]}" for text in self.console_errors]
+        lines += [f"  slow or unanswered request: {text}" for text in self.slow_requests]
+        if self.timed_out:
+            lines.append(f"  page text: {self.page_text[:PAGE_TEXT_SHOWN]!r}")
         return "\n".join(lines)
 
 
@@ -195,6 +203,32 @@ def seed_ui_data(tracking_uri: str) -> SeededData:
         mlflow.set_tracking_uri(previous_uri)
 
 
+def _slow_requests(events: list[dict], origin: str) -> list[str]:
+    """Requests to ``origin`` that took ``SLOW_REQUEST_SECONDS`` or more, or had no answer when the page was left
+    (DevTools timestamps are seconds on one monotonic clock)."""
+    sent: dict[str, tuple[str, str, float]] = {}
+    ended: dict[str, float] = {}
+    last = 0.0
+    for event in events:
+        method, params = event.get("method"), event.get("params", {})
+        last = max(last, float(params.get("timestamp") or 0.0))
+        url = params.get("request", {}).get("url", "")
+        # A web worker's script finishes loading in the worker, whose events this page's log does not carry.
+        if method == "Network.requestWillBeSent" and url.startswith(origin) and not url.endswith(".worker.js"):
+            request = params["request"]
+            sent[params["requestId"]] = (request["method"], request["url"], float(params["timestamp"]))
+        elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+            ended[params["requestId"]] = float(params["timestamp"])
+    slow = []
+    for request_id, (verb, url, started) in sent.items():
+        path = url[len(origin) :][:200]
+        if request_id not in ended:
+            slow.append(f"{verb} {path}: no answer after {last - started:.1f}s")
+        elif ended[request_id] - started >= SLOW_REQUEST_SECONDS:
+            slow.append(f"{verb} {path}: {ended[request_id] - started:.1f}s")
+    return slow
+
+
 def _response_failures(events: list[dict], origin: str) -> list[FailedRequest]:
     """Failed requests to ``origin`` among DevTools Network events (a cancelled load is not a failure)."""
     methods: dict[str, tuple[str, str]] = {}
@@ -262,6 +296,9 @@ class UiBrowser:
             visit.timed_out = True
         events, console = self._settle()
         visit.failed_requests = _response_failures(events, self.origin)
+        visit.slow_requests = _slow_requests(events, self.origin)
+        if visit.timed_out:
+            visit.page_text = self.driver.execute_script("return document.body ? document.body.innerText : ''")
         visit.console_errors = [entry["message"] for entry in console if entry.get("level") == "SEVERE"]
         visit.error_banners += self._error_banners()
         visit.screenshot = self.screenshot_dir / f"{name}.png"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from child_process import child_environment
 
 from stratus_local.gateway import Gateway, HttpRequest
 from stratus_local.lambdas import FunctionSet
@@ -98,11 +98,9 @@ def test_runs_written_by_many_threads_are_all_found_where_they_were_created() ->
     when 8 threads each create runs in 3 experiments, rename them, tag them, log batches and search,
     then every request succeeds and every run is found once, under its final name, in its own experiment, by search
     and by get; none lands in Default."""
-    layers = os.pathsep.join(str(PROJECT_DIR / "layers" / name) for name in ("stratus", "local"))
-    # Not this worker's AWS_*/STRATUS_* variables: a stack another test started in this worker sets them, and a child
-    # stack that inherits AWS_ENDPOINT_URL uses that stack's DynamoDB (with the fuzzing tests' runs in Default).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_", "MLFLOW_TRACKING_"))}
-    env["PYTHONPATH"] = layers + os.pathsep + os.environ.get("PYTHONPATH", "")
+    # Not a stack another test started in this worker: its AWS_ENDPOINT_URL would give the child that stack's
+    # DynamoDB (with the fuzzing tests' runs in Default).
+    env = child_environment()
     child = subprocess.run(  # noqa: S603 - this interpreter, this file
         [sys.executable, __file__, "--hammer"],
         capture_output=True,
