@@ -50,6 +50,7 @@ template-check:
 bench: setup
 	$(BIN)/python -m benchmarks.tracking
 	$(BIN)/python -m benchmarks.artifacts
+	$(BIN)/python -m benchmarks.run_page
 
 # Stratus against `mlflow server` on the same machine, same workloads, with what AWS would bill (docs/benchmarks.md).
 # Full size takes about an hour here; ARGS="--quick" is a smoke run.

@@ -125,6 +125,9 @@ class RegistryStore(Protocol):
 
     def list_versions(self, name: str) -> list[ModelVersion]: ...
 
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of every model."""
+
     def versions_of_models_with_run(self, run_id: str) -> list[ModelVersion] | None:
         """Every version of each model that has a version registered from ``run_id``; None when the index that says
         which models those are cannot be read (yet). The index may lag a write by a moment; the versions are read

@@ -401,12 +401,9 @@ class RegistryService:
             if all(versions is not None for versions in found):
                 unique = {(v.name, v.version): v for versions in found if versions for v in versions}
                 return [v for v in unique.values() if query.model_name in (None, v.name)]
-        names = [m.name for m in self._store.list_models()]
         if query.model_name is not None:  # name = 'x': read that model only
-            names = [n for n in names if n == query.model_name]
-        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
-            per_model = list(pool.map(self._store.list_versions, names))
-        return [v for model_versions in per_model for v in model_versions]
+            return self._store.list_versions(query.model_name)
+        return self._store.all_versions()
 
     # ---------------------------------------------------------------- aliases
 

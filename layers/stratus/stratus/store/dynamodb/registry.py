@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -34,6 +35,7 @@ from stratus.store.ports import RegistryChange, RegistrySnapshot
 MODELS_PK = "REGMODELS"
 MAX_ATTEMPTS = 40  # many clients registering versions of one model at once all contend for its counter
 _TRANSACTION_ITEMS = 100
+_PARALLEL_READS = 8
 _REMEMBERED_NAMES = 10_000  # name -> rm_id entries a container keeps (a few MB at most)
 
 
@@ -92,12 +94,25 @@ class DynamoRegistryStore:
         item = self._model_item(name)
         return _model(item) if item else None
 
-    def list_models(self) -> list[RegisteredModel]:
+    @staticmethod
+    def _model_items() -> list[RegisteredModelItem]:
+        in_registry = sort_key_prefix(RegisteredModelItem.sk, "M#")
         with translated():
-            items = RegisteredModelItem.query(
-                MODELS_PK, sort_key_prefix(RegisteredModelItem.sk, "M#"), consistent_read=True
-            )
-            return [_model(item) for item in items]
+            return list(RegisteredModelItem.query(MODELS_PK, in_registry, consistent_read=True))
+
+    def list_models(self) -> list[RegisteredModel]:
+        return [_model(item) for item in self._model_items()]
+
+    def all_versions(self) -> list[ModelVersion]:
+        """1 Query of the models, then 1 Query per model (8 at a time): each model item gives its versions' partition
+        and their name, so no name claim is read."""
+        models = self._model_items()
+
+        def versions(model: RegisteredModelItem) -> list[ModelVersion]:
+            return [_version(model.name, item) for item in self._version_items(model.rm_id)]
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+            return [version for per_model in pool.map(versions, models) for version in per_model]
 
     def _version_items(self, rm_id: str) -> list[ModelVersionItem]:
         with translated():
