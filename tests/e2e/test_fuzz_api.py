@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import fuzzing
 import pytest
 import requests
+from local_process import stratus_local_process
 
-from stratus_local.stack import LocalStack
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_MODE = int(os.environ.get("STRATUS_FUZZ_EXAMPLES", "3"))
 """Valid and mutated requests per operation: ~900 requests, ~60 s on 2 CPUs. The ``/ajax-api`` copies of the same
 handlers are left to the long run."""
@@ -29,9 +26,12 @@ def _fluent_client() -> None:
 
 
 @pytest.fixture(scope="module")
-def own_stack() -> Iterator[str]:
-    with LocalStack(PROJECT_DIR, ephemeral=True, port=0, log_requests=False) as stack:
-        yield stack.base_url
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A process of its own: a second stack in this process would take the session stack's backends from the
+    environment that stack exported (AWS_ENDPOINT_URL), and fuzz the session's data."""
+    log_path = tmp_path_factory.mktemp("fuzz") / "stratus.log"
+    with stratus_local_process([], log_path) as exports:
+        yield exports["MLFLOW_TRACKING_URI"]
 
 
 def test_fuzzed_requests_get_no_5xx_and_only_mlflow_error_bodies(own_stack: str) -> None:

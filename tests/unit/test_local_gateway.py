@@ -596,6 +596,27 @@ def test_with_aws_endpoint_url_set_the_stack_starts_nothing_and_restores_the_env
     assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
 
 
+def test_a_second_stack_in_the_process_of_a_running_one_is_refused(
+    tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is the process's: a second stack would read the first one's AWS_ENDPOINT_URL as an external
+    AWS and use its tables (the fuzzing test once did so, in the session stack's process)."""
+    (tmp_path / "template.yaml").write_text(TWO_FUNCTIONS_TEMPLATE)
+    for folder in ("echo", "other"):
+        (tmp_path / "functions" / folder).mkdir(parents=True)
+        (tmp_path / "functions" / folder / "app.py").write_text(ENV_APP)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)  # another test's stack in this worker may have set them
+
+    with LocalStack(tmp_path, ephemeral=True, port=0, log=io.StringIO(), log_requests=False):
+        second = LocalStack(tmp_path, ephemeral=True, port=0, log=io.StringIO(), log_requests=False)
+        with pytest.raises(RuntimeError, match="another stratus local runs in this process"):
+            second.start()
+    with LocalStack(tmp_path, ephemeral=True, port=0, log=io.StringIO(), log_requests=False) as after:
+        assert after.endpoints is not None and after.endpoints.default == moto_endpoint
+
+
 def test_s3_objects_survive_a_save_and_a_restore_into_an_empty_store(
     tmp_path: Path, moto_endpoint: str, aws_env: None
 ) -> None:

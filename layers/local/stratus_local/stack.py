@@ -48,6 +48,9 @@ AUTOSAVE_SECONDS = 5.0
 _FROM_USER = ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS")
 """Variables a template sets but the user's environment overrides locally, as for ``mlflow server``."""
 _LABELS = frozenset({"POWERTOOLS_SERVICE_NAME"})
+_RUNNING_ENDPOINTS: set[str] = set()
+"""``AWS_ENDPOINT_URL`` of each stack running in this process: the environment is the process's, so a second stack
+would read the first one's endpoints as an external AWS and share its tables and buckets."""
 """Variables that only label logs and metrics: functions may differ on them without changing behaviour."""
 """Lambda sets these itself; a template cannot."""
 
@@ -111,6 +114,7 @@ class LocalStack:
         self._s3: Any = None
         self._artifact_access = "direct"
         self._pollers: list[StreamPoller | RulePoller | QueuePoller] = []
+        self._running_endpoint: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -124,6 +128,11 @@ class LocalStack:
     def start(self) -> str:
         """Start everything; returns the base URL (``http://127.0.0.1:5000``)."""
         started = time.monotonic()
+        if os.environ.get("AWS_ENDPOINT_URL") in _RUNNING_ENDPOINTS:
+            raise RuntimeError(
+                "another stratus local runs in this process and its AWS_ENDPOINT_URL is set: this one would use its "
+                "tables and buckets; start it in a process of its own"
+            )
         self.template = parse_project(self.project_dir, parameter_overrides=self.parameter_overrides)
         router = Router(self.template.routes)  # fails early on bad route keys
         self.report.extend(f"WARNING: {warning}" for warning in self.template.warnings)
@@ -138,6 +147,8 @@ class LocalStack:
             failed = self.functions.load_all()
             self.endpoints = self._backends.wait_ready()
             self._set_environment(self.endpoints, function_environment)
+            self._running_endpoint = self.endpoints.default
+            _RUNNING_ENDPOINTS.add(self._running_endpoint)
             self.report.extend(self.endpoints.notes)
             self.report.extend(f"WARNING: {name} failed to import; its routes answer 500" for name in failed)
             self._create_resources(self.endpoints, self.template)
@@ -177,6 +188,9 @@ class LocalStack:
         backends, self._backends = self._backends, None
         if backends is not None:
             backends.stop()
+        if self._running_endpoint is not None:
+            _RUNNING_ENDPOINTS.discard(self._running_endpoint)
+            self._running_endpoint = None
         self._restore_environment()
 
     def __enter__(self) -> LocalStack:
