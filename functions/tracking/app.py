@@ -10,9 +10,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.api.app import build_tracking_api
 from stratus.config import Settings
-from stratus.domain.services import ExperimentService, LoggedModelService, RunService
+from stratus.domain.services import (
+    ArtifactService,
+    ExperimentService,
+    LoggedModelService,
+    PromptlabService,
+    RunService,
+)
 from stratus.observability import get_logger
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
+from stratus.store.s3 import S3ArtifactStore
 
 
 @cache
@@ -22,10 +29,15 @@ def api() -> APIGatewayHttpResolver:
     experiments = ExperimentService(
         DynamoTrackingStore(), settings.artifact_root, artifact_bucket=settings.artifact_bucket
     )
-    logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
-    runs = RunService(DynamoTrackingStore(), experiments, model_metrics=logged_models.log_metrics)
+    logged_model_store = DynamoLoggedModelStore()
+    logged_models = LoggedModelService(logged_model_store, experiments)
+    tracking = DynamoTrackingStore()
+    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics)
+    # the web UI's prompt lab writes its run's artifacts (S3 client made on first use)
+    artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
+    promptlab = PromptlabService(runs, ArtifactService(artifacts, tracking, logged_model_store))
     return build_tracking_api(
-        experiments, runs, logged_models, runs_belong_to_caller=settings.authorization_type != "NONE"
+        experiments, runs, logged_models, promptlab, runs_belong_to_caller=settings.authorization_type != "NONE"
     )
 
 

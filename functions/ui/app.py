@@ -1,5 +1,5 @@
-"""UiFunction: composition root of what MLflow's web UI calls beyond the REST API (GraphQL, artifact viewer,
-switched-off features)."""
+"""UiFunction: composition root of what MLflow's web UI calls beyond the REST API (GraphQL, artifact viewer, dataset
+filter, switched-off features)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,8 @@ def api() -> APIGatewayHttpResolver:
     runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics)
     registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
-    return build_ui_api(
-        GraphqlServices(experiments, runs, registry), ArtifactFileService(artifacts, runs, registry, logged_models)
-    )
+    artifact_files = ArtifactFileService(artifacts, runs, registry, logged_models)
+    return build_ui_api(GraphqlServices(experiments, runs, registry, artifact_files), artifact_files)
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

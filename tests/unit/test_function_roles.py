@@ -48,3 +48,22 @@ def test_functions_that_search_versions_by_run_may_query_the_index(method: str, 
     wanted = {"Fn::Sub": "${StratusTable.Arn}/index/RunVersions"}
     granted = [s for s in _statements(function_id) if s["Effect"] == "Allow" and "dynamodb:Query" in _actions(s)]
     assert any(s["Resource"] == wanted for s in granted), f"{function_id} may not Query the RunVersions index"
+
+
+# Requests whose handlers write run artifacts (under mlartifacts/ only): the web UI's upload and its prompt lab.
+ARTIFACT_WRITERS = [
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact"),
+    ("POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ARTIFACT_WRITERS)
+def test_functions_that_write_run_artifacts_may_put_objects_under_mlartifacts_only(method: str, path: str) -> None:
+    match = Router(parse_project(PROJECT_DIR).routes).match(method, path)
+    assert match is not None, f"no route serves {method} {path}"
+    puts = [
+        s["Resource"]
+        for s in _statements(match.route.function_id)
+        if s["Effect"] == "Allow" and "s3:PutObject" in _actions(s)
+    ]
+    assert puts == [{"Fn::Sub": "${ArtifactBucket.Arn}/mlartifacts/*"}], f"{match.route.function_id} may put {puts}"

@@ -96,6 +96,15 @@ def test_loggers_and_promoters_log_but_readers_do_not(method: str, path: str) ->
     assert allowed == ["May log runs", "May also move models to production"]
 
 
+@pytest.mark.parametrize(
+    "path", ["ajax-api/2.0/mlflow/upload-artifact", "ajax-api/2.0/mlflow/runs/create-promptlab-run"]
+)
+def test_loggers_and_promoters_write_from_the_web_ui_but_readers_do_not(path: str) -> None:
+    allowed = [name for name, policy in POLICIES.items() if _allows(policy, "POST", path)]
+
+    assert allowed == ["May log runs", "May also move models to production"]
+
+
 @pytest.mark.parametrize(("method", "path"), _client_and_ui(PROMOTION))
 def test_only_promoters_change_what_is_in_production(method: str, path: str) -> None:
     allowed = [name for name, policy in POLICIES.items() if _allows(policy, method, path)]

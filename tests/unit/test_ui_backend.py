@@ -10,9 +10,14 @@ from typing import Any
 
 import pytest
 
+from stratus.api.graphql import GraphqlServices
+from stratus.api.routes.artifacts import content_type_of
 from stratus.api.routes.ui import assistant_providers_off
 from stratus.api.ui_app import build_ui_api
+from stratus.domain.entities import Dataset, DatasetInput
+from stratus.domain.services import ExperimentService, RunService
 from stratus.domain.services.runs import _evenly_spaced_indices
+from stratus.store.memory import InMemoryTrackingStore
 from stratus_local.gateway import HttpRequest, HttpResponse
 from stratus_local.ui import MISSING_UI_PAGE, UiAssets, UiGateway
 
@@ -75,7 +80,6 @@ def ui_api() -> Any:
         ("GET", "/ajax-api/3.0/mlflow/assistant/config", None, {"providers": {}, "projects": {},
                                                                 "remote_access_allowed": False}),
         ("GET", "/ajax-api/2.0/mlflow/gateway-proxy", None, {"endpoints": []}),
-        ("POST", "/ajax-api/2.0/mlflow/experiments/search-datasets", {"experiment_ids": ["0"]}, {}),
         ("POST", "/ajax-api/3.0/mlflow/traces/search", {"locations": []}, {}),
         ("POST", "/ajax-api/3.0/mlflow/datasets/search", {"experiment_ids": ["0"]}, {}),
     ],
@@ -95,10 +99,66 @@ def test_no_assistant_provider_is_available_so_none_is_resolved(ui_api: Any) -> 
     assert not any(p["available"] for p in answer["providers"])
 
 
-def test_search_datasets_without_experiments_is_a_bad_request(ui_api: Any) -> None:
-    answer = ui_api.resolve(_event("POST", "/ajax-api/2.0/mlflow/experiments/search-datasets", {}), None)
-    assert answer["statusCode"] == 400
-    assert json.loads(answer["body"])["error_code"] == "INVALID_PARAMETER_VALUE"
+@pytest.fixture
+def services() -> GraphqlServices:
+    store = InMemoryTrackingStore()
+    experiments = ExperimentService(store, "mlflow-artifacts:")
+    return GraphqlServices(experiments, RunService(store, experiments))
+
+
+def _search_datasets(services: GraphqlServices, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    ui_api = build_ui_api(services, None)  # type: ignore[arg-type]  # the artifact viewer is not called
+    answer = ui_api.resolve(_event("POST", "/ajax-api/2.0/mlflow/experiments/search-datasets", body), None)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_search_datasets_lists_the_summaries_of_the_experiments_runs(services: GraphqlServices) -> None:
+    runs = services.runs
+    run_id = runs.create("0", "ana", 1, {}, None).run_id
+    training = DatasetInput(Dataset("iris", "d1", "local", "{}"), (("mlflow.data.context", "train"),))
+    runs.log_inputs(run_id, [training, DatasetInput(Dataset("wine", "d2", "local", "{}"))], [])
+    assert _search_datasets(services, {"experiment_ids": ["0"]}) == (
+        200,
+        {
+            "dataset_summaries": [
+                {"experiment_id": "0", "name": "iris", "digest": "d1", "context": "train"},
+                {"experiment_id": "0", "name": "wine", "digest": "d2"},
+            ]
+        },
+    )
+
+
+def test_search_datasets_of_experiments_without_datasets_is_the_empty_answer(services: GraphqlServices) -> None:
+    assert _search_datasets(services, {"experiment_ids": ["0", "12"]}) == (200, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "SearchDatasets request must specify at least one experiment_id."),
+        ({"experiment_ids": []}, "SearchDatasets request must specify at least one experiment_id."),
+        (
+            {"experiment_ids": [str(i) for i in range(21)]},
+            "SearchDatasets request cannot specify more than 20 experiment_ids. Received 21 experiment_ids.",
+        ),
+        ({"experiment_ids": ["abc"]}, "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."),
+    ],
+)
+def test_search_datasets_refuses_what_the_reference_refuses(
+    services: GraphqlServices, body: dict[str, Any], message: str
+) -> None:
+    assert _search_datasets(services, body) == (400, {"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["notes.txt", "table.json", "MLmodel", "MLproject", "conda.yaml", "plot.png", "page.html", "model.pkl", "data",
+     ".hidden", "archive.tar.gz", "run.log", "script.py", "x.JSON"],
+)  # fmt: skip
+def test_artifact_files_are_typed_as_the_reference_types_them(name: str) -> None:
+    from mlflow.utils.mime_type_utils import _guess_mime_type
+
+    assert content_type_of(name) == _guess_mime_type(name)
 
 
 def test_other_assistant_calls_are_endpoint_not_found(ui_api: Any) -> None:

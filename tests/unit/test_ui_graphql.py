@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from stratus.api.graphql import GraphqlServices, execute
-from stratus.domain.entities import Metric, ModelVersion
+from stratus.domain.entities import ArtifactEntry, Dataset, DatasetInput, Metric, ModelVersion
 from stratus.domain.services import ExperimentService, RunService
+from stratus.domain.services.artifact_files import ArtifactFileService
 from stratus.store.memory import InMemoryTrackingStore
 
 MLFLOW_JS = Path(__file__).resolve().parents[2] / ".venv/lib/python3.11/site-packages/mlflow/server/js/build/static/js"
@@ -186,3 +187,119 @@ def test_invalid_variables_are_reported_like_the_reference(services: GraphqlServ
     )
     assert answer["data"] is None
     assert answer["errors"] and "nope" in answer["errors"][0]
+
+
+# ---------------------------------------------------------------- the reference's other data fields
+
+
+class FakeListing:
+    """The part of S3ArtifactStore a run listing reads: ``list_children`` over fixed files (key -> size)."""
+
+    bucket = "bucket"
+
+    def __init__(self, files: dict[str, int]) -> None:
+        self.files = files
+
+    def list_children(self, folder_key: str) -> list[ArtifactEntry]:
+        prefix = folder_key.rstrip("/") + "/"
+        children: dict[str, ArtifactEntry] = {}
+        for key, size in self.files.items():
+            if key.startswith(prefix):
+                name, _, rest = key[len(prefix) :].partition("/")
+                children[name] = ArtifactEntry(name, True) if rest else ArtifactEntry(name, False, size)
+        return [children[name] for name in sorted(children)]
+
+
+SEARCH_RUNS_MUTATION = """mutation SearchRuns($data: MlflowSearchRunsInput) {
+  mlflowSearchRuns(input: $data) { runs { info { runUuid runName } experiment { name } } nextPageToken }
+}"""
+
+
+def test_search_runs_sent_as_a_mutation_is_answered_as_the_query_is(services: GraphqlServices) -> None:
+    run = services.runs.create("0", "ana", 5, {}, "as-mutation")
+    answer = execute(services, SEARCH_RUNS_MUTATION, {"data": {"experimentIds": ["0"]}})
+    assert answer == {
+        "data": {
+            "mlflowSearchRuns": {
+                "runs": [
+                    {"info": {"runUuid": run.run_id, "runName": "as-mutation"}, "experiment": {"name": "Default"}}
+                ],
+                "nextPageToken": "",
+            }
+        },
+        "errors": None,
+    }
+
+
+def test_a_query_field_sent_as_a_mutation_is_refused_like_the_reference(services: GraphqlServices) -> None:
+    answer = execute(services, 'mutation { mlflowGetRun(input: {runId: "x"}) { run { info { runId } } } }')
+    assert answer == {"data": None, "errors": ["Cannot query field 'mlflowGetRun' on type 'Mutation'."]}
+
+
+SEARCH_DATASETS = """mutation D($d: MlflowSearchDatasetsInput) {
+  mlflowSearchDatasets(input: $d) { datasetSummaries { experimentId name digest context } apiError { code } }
+}"""
+
+
+def test_search_datasets_lists_summaries_with_the_proto_default_context(services: GraphqlServices) -> None:
+    run = services.runs.create("0", "ana", 5, {}, None)
+    trained = DatasetInput(Dataset("iris", "d1", "local", "{}"), (("mlflow.data.context", "train"),))
+    services.runs.log_inputs(run.run_id, [trained, DatasetInput(Dataset("wine", "d2", "local", "{}"))], [])
+    answer = execute(services, SEARCH_DATASETS, {"d": {"experimentIds": ["0"]}})
+    assert answer == {
+        "data": {
+            "mlflowSearchDatasets": {
+                "datasetSummaries": [
+                    {"experimentId": "0", "name": "iris", "digest": "d1", "context": "train"},
+                    {"experimentId": "0", "name": "wine", "digest": "d2", "context": ""},
+                ],
+                "apiError": None,
+            }
+        },
+        "errors": None,
+    }
+
+
+def test_search_datasets_refusals_are_field_errors(services: GraphqlServices) -> None:
+    assert execute(services, SEARCH_DATASETS, {"d": {"experimentIds": []}}) == {
+        "data": {"mlflowSearchDatasets": None},
+        "errors": ["SearchDatasets request must specify at least one experiment_id."],
+    }
+
+
+LIST_ARTIFACTS = """query L($d: MlflowListArtifactsInput) {
+  mlflowListArtifacts(input: $d) { rootUri files { path isDir fileSize } nextPageToken apiError { code } }
+}"""
+
+
+def test_list_artifacts_answers_the_references_listing(services: GraphqlServices) -> None:
+    run = services.runs.create("0", "ana", 5, {}, None)
+    root = f"mlartifacts/0/{run.run_id}/artifacts"
+    listing = FakeListing({f"{root}/a.txt": 5, f"{root}/sub/b.txt": 7})
+    services.artifacts = ArtifactFileService(listing, services.runs, None, None)  # type: ignore[arg-type]
+
+    top = execute(services, LIST_ARTIFACTS, {"d": {"runId": run.run_id}})
+    assert top == {
+        "data": {
+            "mlflowListArtifacts": {
+                "rootUri": f"mlflow-artifacts:/0/{run.run_id}/artifacts",
+                "files": [
+                    {"path": "a.txt", "isDir": False, "fileSize": "5"},
+                    {"path": "sub", "isDir": True, "fileSize": "0"},
+                ],
+                "nextPageToken": "",
+                "apiError": None,
+            }
+        },
+        "errors": None,
+    }
+    inner = execute(services, LIST_ARTIFACTS, {"d": {"runUuid": run.run_id, "path": "sub"}})
+    assert inner["data"]["mlflowListArtifacts"]["files"] == [{"path": "sub/b.txt", "isDir": False, "fileSize": "7"}]
+    assert execute(services, LIST_ARTIFACTS, {"d": {"runId": run.run_id, "path": "../x"}}) == {
+        "data": {"mlflowListArtifacts": None},
+        "errors": ["Invalid path"],
+    }
+    assert execute(services, LIST_ARTIFACTS, {"d": {}}) == {
+        "data": {"mlflowListArtifacts": None},
+        "errors": ["Run with id= not found"],
+    }

@@ -25,6 +25,7 @@ from stratus.domain.services import (
     ArtifactService,
     ExperimentService,
     LoggedModelService,
+    PromptlabService,
     RegistryService,
     RunService,
 )
@@ -32,7 +33,8 @@ from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
 
-API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+UI_API_PREFIX = "/ajax-api/2.0/mlflow"
+API_PREFIXES = ("/api/2.0/mlflow", UI_API_PREFIX)
 ARTIFACT_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 STRATUS_PREFIXES = ("/api/2.0/stratus", "/ajax-api/2.0/stratus")
 
@@ -45,17 +47,21 @@ def build_tracking_api(
     experiment_service: ExperimentService,
     run_service: RunService,
     logged_model_service: LoggedModelService,
+    promptlab_service: PromptlabService,
     *,
     runs_belong_to_caller: bool = False,
 ) -> APIGatewayHttpResolver:
     """The tracking API. ``runs_belong_to_caller``: an authorizer guards it (AuthorizationType AWS_IAM or JWT), so
-    a new run's user is the caller it authenticated rather than the ``user_id`` the client sent."""
+    a new run's user is the caller it authenticated rather than the ``user_id`` the client sent.
+    ``promptlab_service`` serves the web UI's ``runs/create-promptlab-run`` (it writes artifacts too)."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(experiments.build(experiment_service), prefix=prefix)
         app.include_router(runs.build(run_service, runs_belong_to_caller), prefix=prefix)
         app.include_router(metrics.build(run_service), prefix=prefix)
         app.include_router(logged_models.build(logged_model_service), prefix=prefix)
+    app.include_router(metrics.build_ui(run_service), prefix=UI_API_PREFIX)
+    app.include_router(runs.build_ui(promptlab_service, runs_belong_to_caller), prefix=UI_API_PREFIX)
     app.include_router(meta.build())
     install_error_handlers(app)
     return app
@@ -79,10 +85,12 @@ def build_registry_api(registry_service: RegistryService, webhook_service: Webho
 
 
 def build_artifacts_api(artifact_service: ArtifactService) -> APIGatewayHttpResolver:
-    """The proxied artifact API (``/api/2.0/mlflow-artifacts/...``), served by its own function."""
+    """The proxied artifact API (``/api/2.0/mlflow-artifacts/...``) and the web UI's ``upload-artifact``, served by
+    their own function."""
     app = APIGatewayHttpResolver()
     for prefix in ARTIFACT_PREFIXES:
         app.include_router(artifacts.build(artifact_service), prefix=prefix)
+    app.include_router(artifacts.build_ui_upload(artifact_service))
     install_error_handlers(app)
     return app
 

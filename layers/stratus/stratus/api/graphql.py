@@ -1,9 +1,11 @@
-"""``POST /graphql``: the four queries MLflow's web UI sends (``MlflowGetExperimentQuery``, ``GetRun``,
-``SearchRuns``, ``GetMetricHistoryBulkInterval``), executed with graphql-core against Stratus's services.
+"""``POST /graphql``: the queries MLflow's web UI sends (``MlflowGetExperimentQuery``, ``GetRun``, ``SearchRuns``,
+``GetMetricHistoryBulkInterval``) and the rest of the reference's data fields (``mlflowListArtifacts``; the
+mutations ``mlflowSearchRuns`` and ``mlflowSearchDatasets``), executed with graphql-core against Stratus's services.
 
-The schema below declares the part of the reference's schema (``mlflow/server/graphql``) those queries reach, with
+The schema below declares the part of the reference's schema (``mlflow/server/graphql``) those fields reach, with
 the reference's type names (the UI names input types in its variables and reads ``__typename``); anything else is
 answered as the reference answers an invalid query: ``200 {"data": null, "errors": ["Cannot query field ..."]}``.
+Not declared: the reference's echo fields ``test`` and ``testMutation``, and ``mlflowSearchModelVersions``.
 Field values are the REST serialisations of :mod:`stratus.api.serialize`; a field ``fooBar`` reads key ``foo_bar``.
 graphql-core is imported here only, and this module only by the ``/graphql`` route.
 """
@@ -20,7 +22,8 @@ from typing import Any
 from stratus.api import serialize
 from stratus.domain.entities import Run
 from stratus.domain.services import ExperimentService, RegistryService, RunService
-from stratus.errors import StratusError
+from stratus.domain.services.artifact_files import ArtifactFileService
+from stratus.errors import ResourceDoesNotExist, StratusError
 
 BULK_INTERVAL_MAX_RESULTS = 2500
 """What the reference samples to over GraphQL: its handler reads max_results (and the step range) from the HTTP query
@@ -35,10 +38,16 @@ scalar LongString
 
 type Query {
   mlflowGetExperiment(input: MlflowGetExperimentInput): MlflowGetExperimentResponse
-  mlflowGetRun(input: MlflowGetRunInput): MlflowGetRunResponse
-  mlflowSearchRuns(input: MlflowSearchRunsInput): MlflowSearchRunsResponse
   mlflowGetMetricHistoryBulkInterval(input: MlflowGetMetricHistoryBulkIntervalInput):
     MlflowGetMetricHistoryBulkIntervalResponse
+  mlflowGetRun(input: MlflowGetRunInput): MlflowGetRunResponse
+  mlflowListArtifacts(input: MlflowListArtifactsInput): MlflowListArtifactsResponse
+  mlflowSearchRuns(input: MlflowSearchRunsInput): MlflowSearchRunsResponse
+}
+
+type Mutation {
+  mlflowSearchDatasets(input: MlflowSearchDatasetsInput): MlflowSearchDatasetsResponse
+  mlflowSearchRuns(input: MlflowSearchRunsInput): MlflowSearchRunsResponse
 }
 
 input MlflowGetExperimentInput { experimentId: String }
@@ -51,6 +60,8 @@ input MlflowSearchRunsInput {
 input MlflowGetMetricHistoryBulkIntervalInput {
   runIds: [String] metricKey: String startStep: Int endStep: Int maxResults: Int
 }
+input MlflowListArtifactsInput { runId: String runUuid: String path: String pageToken: String }
+input MlflowSearchDatasetsInput { experimentIds: [String] }
 
 type ErrorDetail { field: String message: String }
 type ApiError { code: String message: String helpUrl: String traceId: String errorDetails: [ErrorDetail] }
@@ -118,6 +129,14 @@ type MlflowSearchRunsResponse { runs: [MlflowRunExtension!] nextPageToken: Strin
 
 type MlflowMetricWithRunId { key: String value: Float timestamp: LongString step: LongString runId: String }
 type MlflowGetMetricHistoryBulkIntervalResponse { metrics: [MlflowMetricWithRunId!] apiError: ApiError }
+
+type MlflowFileInfo { path: String isDir: Boolean fileSize: LongString }
+type MlflowListArtifactsResponse {
+  rootUri: String files: [MlflowFileInfo!] nextPageToken: String apiError: ApiError
+}
+
+type MlflowDatasetSummary { experimentId: String name: String digest: String context: String }
+type MlflowSearchDatasetsResponse { datasetSummaries: [MlflowDatasetSummary!] apiError: ApiError }
 """
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -125,11 +144,13 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 @dataclass
 class GraphqlServices:
-    """What the queries read. ``registry`` is optional: without it runs list no model versions."""
+    """What the UI's reads need. ``registry`` is optional: without it runs list no model versions; without
+    ``artifacts``, ``mlflowListArtifacts`` answers that artifacts are not served."""
 
     experiments: ExperimentService
     runs: RunService
     registry: RegistryService | None = None
+    artifacts: ArtifactFileService | None = None
 
 
 @dataclass
@@ -177,7 +198,7 @@ def _run(run: Run, request: _Request) -> dict[str, Any]:
     return out
 
 
-# ---------------------------------------------------------------- resolvers of the Query fields
+# ---------------------------------------------------------------- resolvers of the Query and Mutation fields
 
 
 def _get_experiment(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +220,10 @@ def _search_runs(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
         [str(o) for o in data.get("orderBy") or []],
         data.get("pageToken"),
     )
-    return {"runs": [_run(r, request) for r in found], "next_page_token": token}
+    answer: dict[str, Any] = {"runs": [_run(r, request) for r in found]}
+    if token:
+        answer["next_page_token"] = token  # without one, the proto default "" (the reference answers no null)
+    return answer
 
 
 def _bulk_interval(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
@@ -214,11 +238,29 @@ def _bulk_interval(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": metrics}
 
 
-_QUERY_FIELDS: dict[str, Callable[[_Request, dict[str, Any]], dict[str, Any]]] = {
+def _list_artifacts(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
+    """The reference's ``list_artifacts_impl``: the run's root URI and the children of ``path`` (``pageToken`` is
+    ignored there too)."""
+    artifacts = request.services.artifacts
+    if artifacts is None:
+        raise ResourceDoesNotExist("Artifacts are not served here.")
+    run_id = data.get("runId") or data.get("runUuid") or ""
+    root_uri, entries = artifacts.list_run(run_id, data.get("path"))
+    return {"root_uri": root_uri, "files": [serialize.file_info(e) for e in entries]}
+
+
+def _search_datasets(request: _Request, data: dict[str, Any]) -> dict[str, Any]:
+    summaries = request.services.runs.search_datasets([str(i) for i in data.get("experimentIds") or []])
+    return {"dataset_summaries": [serialize.dataset_summary(s) for s in summaries]}
+
+
+_ROOT_FIELDS: dict[str, Callable[[_Request, dict[str, Any]], dict[str, Any]]] = {
     "mlflowGetExperiment": _get_experiment,
     "mlflowGetRun": _get_run,
-    "mlflowSearchRuns": _search_runs,
+    "mlflowSearchRuns": _search_runs,  # a Query and a Mutation field in the reference, answered alike
     "mlflowGetMetricHistoryBulkInterval": _bulk_interval,
+    "mlflowListArtifacts": _list_artifacts,
+    "mlflowSearchDatasets": _search_datasets,
 }
 
 
@@ -226,12 +268,13 @@ _QUERY_FIELDS: dict[str, Callable[[_Request, dict[str, Any]], dict[str, Any]]] =
 
 
 def _field_resolver(source: Any, info: Any, **args: Any) -> Any:
-    """Query fields call the services; below them, ``fooBar`` reads ``source["foo_bar"]`` (callables are called).
-    A key the REST serialisation left out (proto JSON omits defaults) answers the proto default, as graphene does on
-    the reference's protos: ``""``, ``0``, ``[]``, an empty message; a key present with ``None`` (a NaN) stays null."""
+    """Root fields (of Query and Mutation) call the services; below them, ``fooBar`` reads ``source["foo_bar"]``
+    (callables are called). A key the REST serialisation left out (proto JSON omits defaults) answers the proto
+    default, as graphene does on the reference's protos: ``""``, ``0``, ``[]``, an empty message; a key present with
+    ``None`` (a NaN) stays null."""
     name = info.field_name
-    if source is None and name in _QUERY_FIELDS:
-        return _QUERY_FIELDS[name](info.context, args.get("input") or {})
+    if source is None and name in _ROOT_FIELDS:
+        return _ROOT_FIELDS[name](info.context, args.get("input") or {})
     if not isinstance(source, dict):
         return None
     key = _CAMEL.sub("_", name).lower()

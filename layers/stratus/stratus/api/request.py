@@ -1,4 +1,4 @@
-"""Turn an API Gateway event into a request model: query string for GET, JSON body otherwise."""
+"""Turn an API Gateway event into a request model: a GET's query string, or else the JSON body."""
 
 from __future__ import annotations
 
@@ -48,10 +48,16 @@ def _body_data(app: APIGatewayHttpResolver) -> dict[str, Any]:
     return data
 
 
+def _reads_query(app: APIGatewayHttpResolver) -> bool:
+    """A GET or HEAD with a query string is read from it; one without is read from its JSON body, as the reference
+    reads it (tools such as mlflow-export-import send GET parameters that way)."""
+    method = app.current_event.http_method.upper()
+    return method in ("GET", "HEAD") and bool(app.current_event.get("rawQueryString"))
+
+
 def parse(app: APIGatewayHttpResolver, model: type[M]) -> M:
     """Parse the current request into ``model``; bad input is an MLflow INVALID_PARAMETER_VALUE error."""
-    method = app.current_event.http_method.upper()
-    data = _query_data(app, model) if method in ("GET", "HEAD") else _body_data(app)
+    data = _query_data(app, model) if _reads_query(app) else _body_data(app)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from stratus.domain.entities import RUN_STATUSES
 
@@ -38,6 +39,17 @@ def _proto_enum(*names: str) -> BeforeValidator:
     return BeforeValidator(read)
 
 
+def _present(value: Any) -> Any:
+    if value is None or value == "":
+        raise PydanticCustomError("missing", "Field required")
+    return value
+
+
+Required = BeforeValidator(_present)
+"""A field the reference checks with ``_assert_required``: absent, ``null`` and ``""`` are all "Missing value for
+required parameter"; a value of the wrong type is an invalid value."""
+RequiredStr = Annotated[str, Required]
+
 ViewType = Annotated[str | None, _proto_enum("ACTIVE_ONLY", "DELETED_ONLY", "ALL")]
 RunStatus = Annotated[str | None, _proto_enum(*RUN_STATUSES)]
 
@@ -52,17 +64,17 @@ class KeyValue(Request):
 
 
 class CreateExperiment(Request):
-    name: str
+    name: RequiredStr
     artifact_location: str | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
 
 class GetExperiment(Request):
-    experiment_id: str
+    experiment_id: RequiredStr
 
 
 class GetExperimentByName(Request):
-    experiment_name: str
+    experiment_name: RequiredStr
 
 
 class SearchExperiments(Request):
@@ -74,36 +86,38 @@ class SearchExperiments(Request):
 
 
 class UpdateExperiment(Request):
-    experiment_id: str
-    new_name: str
+    experiment_id: RequiredStr
+    new_name: RequiredStr
 
 
 class ExperimentId(Request):
-    experiment_id: str
+    experiment_id: RequiredStr
 
 
 class SetExperimentTag(Request):
-    experiment_id: str
-    key: str
+    experiment_id: RequiredStr
+    key: RequiredStr
     value: str
 
 
 class DeleteExperimentTag(Request):
-    experiment_id: str
-    key: str
+    experiment_id: RequiredStr
+    key: RequiredStr
 
 
 class RunRequest(Request):
-    """Run-scoped requests accept ``run_id`` or the legacy ``run_uuid``."""
+    """Run-scoped requests require ``run_id``; an absent or null one is read from the legacy ``run_uuid`` when the
+    request has it, as the reference's schema check does."""
 
-    run_id: str = ""
+    run_id: RequiredStr
     run_uuid: str | None = None
 
-    @model_validator(mode="after")
-    def _legacy_run_uuid(self) -> RunRequest:
-        if not self.run_id and self.run_uuid:
-            self.run_id = self.run_uuid
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_run_uuid(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("run_id") is None and "run_uuid" in data:
+            return {**data, "run_id": data["run_uuid"]}
+        return data
 
 
 class CreateRun(Request):
@@ -129,30 +143,30 @@ class DeleteRun(RunRequest):
 
 
 class SetTag(RunRequest):
-    key: str
+    key: RequiredStr
     value: str
 
 
 class DeleteTag(RunRequest):
-    key: str
+    key: RequiredStr
 
 
 class MetricIn(Request):
-    key: str
-    value: float
-    timestamp: Int64
+    key: RequiredStr
+    value: Annotated[float, Required]
+    timestamp: Annotated[Int64, Required]
     step: Int64 = 0
     model_id: str | None = None
     dataset_name: str | None = None
     dataset_digest: str | None = None
 
 
-class LogMetric(RunRequest, MetricIn):
+class LogMetric(MetricIn, RunRequest):  # fields in the reference's check order: run_id first
     pass
 
 
 class LogParam(RunRequest):
-    key: str
+    key: RequiredStr
     value: str
 
 
@@ -204,8 +218,17 @@ class SearchRuns(Request):
 
 
 class GetMetricHistory(RunRequest):
-    metric_key: str
+    metric_key: RequiredStr
     page_token: str | None = None
+    max_results: Int64 | None = None
+
+
+class GetMetricHistoryBulk(Request):
+    """``/ajax-api/2.0/mlflow/metrics/get-history-bulk``, the UI's older chart route (no proto message): one query
+    parameter ``run_id`` per run."""
+
+    run_id: list[str] = Field(default_factory=list)
+    metric_key: str | None = None
     max_results: Int64 | None = None
 
 
@@ -221,7 +244,7 @@ class GetMetricHistoryBulkInterval(Request):
 
 
 class CreateLoggedModel(Request):
-    experiment_id: str
+    experiment_id: RequiredStr
     name: str | None = None
     model_type: str | None = None
     source_run_id: str | None = None
@@ -422,6 +445,32 @@ class TestWebhook(Request):
 
 class SearchDatasets(Request):
     experiment_ids: list[str] = Field(default_factory=list)
+
+
+class PromptlabParameter(Request):
+    """A prompt, model or output parameter of ``CreatePromptlabRun``: any JSON value, logged as Python's ``str``."""
+
+    key: str
+    value: Any = None
+
+
+class CreatePromptlabRun(Request):
+    """``runs/create-promptlab-run`` (the UI's prompt engineering): no proto, the reference reads the JSON itself and
+    checks the required fields in the service (``PromptlabService``)."""
+
+    experiment_id: str | None = None
+    run_name: str | None = None
+    tags: list[KeyValue] | None = None
+    prompt_template: str | None = None
+    prompt_parameters: list[PromptlabParameter] | None = None
+    model_route: str | None = None
+    model_parameters: list[PromptlabParameter] | None = None
+    model_input: str | None = None
+    model_output: str | None = None
+    model_output_parameters: list[PromptlabParameter] | None = None
+    mlflow_version: str | None = None
+    user_id: str | None = None
+    start_time: Int64 | None = None
 
 
 class ListRunArtifacts(Request):

@@ -7,7 +7,9 @@ import math
 from typing import Any
 
 from stratus.domain.entities import (
+    ArtifactEntry,
     DatasetInput,
+    DatasetSummary,
     Experiment,
     LoggedModel,
     Metric,
@@ -62,6 +64,14 @@ def experiment(e: Experiment) -> dict[str, Any]:
     )
 
 
+def file_info(entry: ArtifactEntry) -> dict[str, Any]:
+    """MLflow's FileInfo: folders carry no size, and neither does an empty file (proto's default 0 is left out)."""
+    out: dict[str, Any] = {"path": entry.name, "is_dir": entry.is_dir}
+    if not entry.is_dir and entry.file_size:
+        out["file_size"] = entry.file_size
+    return out
+
+
 def metric(m: Metric, run_id: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"key": m.key, "value": _double(m.value), "timestamp": m.timestamp, "step": m.step}
     if run_id is not None:
@@ -99,6 +109,11 @@ def _dataset_input(d: DatasetInput) -> dict[str, Any]:
         }
     )
     return _compact({"tags": [{"key": k, "value": v} for k, v in d.tags], "dataset": dataset})
+
+
+def dataset_summary(s: DatasetSummary) -> dict[str, Any]:
+    """``SearchDatasets.Response.dataset_summaries``: an absent or empty context is left out."""
+    return _compact({"experiment_id": s.experiment_id, "name": s.name, "digest": s.digest, "context": s.context})
 
 
 def run(r: Run) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The web UI's API: ``/graphql``, the artifact viewer and the answers for features Stratus switches off."""
+"""The web UI's API: ``/graphql``, the artifact viewer, the dataset filter and the answers for features Stratus
+switches off."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def build_ui_api(services: graphql.GraphqlServices, artifact_files: ArtifactFile
     """The UI function's resolver. Only the ``/graphql`` route imports graphql-core, on its first request."""
     app = APIGatewayHttpResolver()
     app.include_router(ui.build_switched_off())
+    app.include_router(ui.build_datasets(services))
     app.include_router(ui.build_artifacts(artifact_files))
     app.include_router(ui.build_graphql(partial(graphql.execute, services)))
     install_error_handlers(app)

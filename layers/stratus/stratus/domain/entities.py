@@ -61,6 +61,17 @@ class DatasetInput:
 
 
 @dataclass(frozen=True)
+class DatasetSummary:
+    """One (dataset, context) pair logged as an input by a run of an experiment: what the UI's dataset filter lists
+    (MLflow's ``_DatasetSummary``). ``context`` is the input's ``mlflow.data.context`` tag, None without one."""
+
+    experiment_id: str
+    name: str
+    digest: str
+    context: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelIO:
     """A logged model linked to a run as an input or an output (runs/log-inputs, runs/outputs)."""
 
@@ -238,3 +249,20 @@ class UploadClaim:
     claimed_at: int
     version: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One child of a listed folder: its name (not its key), whether it is a folder, and a file's size."""
+
+    name: str
+    is_dir: bool
+    file_size: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's size, and its bytes when they were read (see ``ArtifactStore.fetch``)."""
+
+    size: int
+    body: bytes | None

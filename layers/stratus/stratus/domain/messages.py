@@ -257,6 +257,23 @@ def bulk_interval_max_results_out_of_range(limit: int) -> str:
     return schema_check_message(f"max_results must be between 1 and {limit}.")
 
 
+def history_bulk_without_runs() -> str:
+    return "GetMetricHistoryBulk request must specify at least one run_id."
+
+
+def history_bulk_too_many_runs(limit: int, count: int) -> str:
+    return f"GetMetricHistoryBulk request cannot specify more than {limit} run_ids. Received {count} run_ids."
+
+
+def history_bulk_without_metric_key() -> str:
+    return "GetMetricHistoryBulk request must specify a metric_key."
+
+
+def history_max_results_not_positive(max_results: int) -> str:
+    """metrics/get-history (with a final period, unlike the searches' text)."""
+    return f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer."
+
+
 def bulk_interval_steps_incomplete() -> str:
     return "If either start step or end step are specified, both must be specified."
 

@@ -41,7 +41,6 @@ from stratus.domain.artifact_paths import (
     KEY_ROOT,
     MAX_DECODE_ROUNDS,
     MODEL_ID_PATTERN,
-    RUN_ID_PATTERN,
     ArtifactOwner,
     resolve_proxied_path,
     resolve_s3_location,
@@ -188,9 +187,11 @@ def artifact_root_key(artifact_uri: str, *, bucket: str) -> str | None:
 
 
 def _runs(source: str, rest: str, _bucket: str, run_id: str | None, model_id: str | None) -> ModelSource:
-    """``runs:/<run_id>[/<path>]``: the reference requires the request's ``run_id`` to be that run, and no model_id."""
+    """``runs:/<run_id>[/<path>]``: the reference requires the request's ``run_id`` to be that run, and no model_id.
+    Like the reference, it neither looks the run up nor asks for Stratus's form of run id: a version may name a run
+    of another tracking server."""
     source_run_id, _, relative = rest.partition("/")
-    if model_id or not RUN_ID_PATTERN.fullmatch(source_run_id) or source_run_id != run_id:
+    if model_id or not source_run_id or source_run_id != run_id:
         raise _not_identified(source, "model_id" if model_id else "run_id")
     relative = relative.removesuffix("/")
     if relative:

@@ -57,6 +57,8 @@ GET_METRIC_HISTORY_MAX_RESULTS = 25000
 MAX_RUNS_GET_METRIC_HISTORY_BULK = 100
 MAX_RESULTS_PER_RUN = 2500
 """Upper bound (and default) of ``max_results`` in metrics/get-history-bulk-interval."""
+MAX_HISTORY_BULK_RESULTS = 25000
+"""Upper bound (and default) of ``max_results`` in the UI's older metrics/get-history-bulk."""
 
 TRUNCATE_LONG_VALUES = True
 """The reference's ``MLFLOW_TRUNCATE_LONG_VALUES`` default: over-long param and run-tag values are cut, not refused."""
@@ -549,6 +551,23 @@ def validate_bulk_interval_request(
         raise _invalid(messages.bulk_interval_steps_incomplete())
     if start_step is not None and end_step is not None and start_step > end_step:
         raise _invalid(messages.bulk_interval_steps_reversed(start_step, end_step))
+
+
+def validate_history_bulk_request(run_ids: Sequence[str], metric_key: str | None) -> None:
+    """metrics/get-history-bulk (the UI's older route, checked by hand in the reference): at least one ``run_id``, at
+    most 100, and a ``metric_key`` (an empty one is accepted: it matches no metric)."""
+    if not run_ids:
+        raise _invalid(messages.history_bulk_without_runs())
+    if len(run_ids) > MAX_RUNS_GET_METRIC_HISTORY_BULK:
+        raise _invalid(messages.history_bulk_too_many_runs(MAX_RUNS_GET_METRIC_HISTORY_BULK, len(run_ids)))
+    if metric_key is None:
+        raise _invalid(messages.history_bulk_without_metric_key())
+
+
+def validate_history_max_results(max_results: int | None) -> None:
+    """metrics/get-history: a ``max_results`` that is given must be positive (absent means every point)."""
+    if max_results is not None and max_results <= 0:
+        raise _invalid(messages.history_max_results_not_positive(max_results))
 
 
 # --------------------------------------------------------------------------- request field types (proto JSON rules)

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from stratus.domain import messages
 from stratus.domain.entities import (
     DatasetInput,
+    DatasetSummary,
     Experiment,
     LoggedModel,
     Metric,
     MetricPoint,
     Run,
+    RunInfo,
     Webhook,
     WebhookDelivery,
 )
@@ -28,6 +30,7 @@ class InMemoryTrackingStore:
         self._names: dict[str, str] = {}
         self._runs: dict[str, Run] = {}
         self._history: dict[tuple[str, str], set[tuple[int, int, float]]] = {}
+        self._summaries: dict[str, list[DatasetSummary]] = {}  # per experiment, in the order first logged
         self._counter = 0
 
     def next_experiment_id(self) -> str:
@@ -78,6 +81,11 @@ class InMemoryTrackingStore:
             found = self._runs.get(run_id)
             return copy.deepcopy(found) if found else None
 
+    def get_run_info(self, run_id: str) -> RunInfo | None:
+        with self._lock:
+            found = self._runs.get(run_id)
+            return copy.deepcopy(found.info) if found else None
+
     def list_runs(self, experiment_id: str) -> list[Run]:
         with self._lock:
             return [copy.deepcopy(r) for r in self._runs.values() if r.info.experiment_id == experiment_id]
@@ -119,7 +127,19 @@ class InMemoryTrackingStore:
             return list(self._history.get((run_id, key), set()))
 
     def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
-        """Dataset bodies live on the run itself here; ``RunService.log_inputs`` links them."""
+        """Dataset bodies live on the run itself here (``RunService.log_inputs`` links them); only the summaries are
+        kept apart."""
+        with self._lock:
+            experiment_id = self._runs[run_id].info.experiment_id
+            known = self._summaries.setdefault(experiment_id, [])
+            for d in inputs:
+                summary = DatasetSummary(experiment_id, d.dataset.name, d.dataset.digest, d.context or None)
+                if summary not in known:
+                    known.append(summary)
+
+    def dataset_summaries(self, experiment_id: str) -> list[DatasetSummary]:
+        with self._lock:
+            return list(self._summaries.get(experiment_id, []))
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         """Runs read here already carry their full dataset inputs."""

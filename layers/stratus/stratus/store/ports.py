@@ -9,6 +9,7 @@ from typing import Protocol
 
 from stratus.domain.entities import (
     DatasetInput,
+    DatasetSummary,
     Experiment,
     LoggedModel,
     Metric,
@@ -17,6 +18,7 @@ from stratus.domain.entities import (
     PromotionEvent,
     RegisteredModel,
     Run,
+    RunInfo,
     UploadClaim,
     Webhook,
     WebhookDelivery,
@@ -51,6 +53,9 @@ class TrackingStore(Protocol):
 
     def get_run(self, run_id: str) -> Run | None: ...
 
+    def get_run_info(self, run_id: str) -> RunInfo | None:
+        """A run's info alone (one small read), whatever its lifecycle stage; None if there is no such run."""
+
     def list_runs(self, experiment_id: str) -> list[Run]:
         """Every run of one experiment, with params, tags and latest metrics (not history, not dataset bodies)."""
 
@@ -75,7 +80,14 @@ class TrackingStore(Protocol):
         building a ``Metric`` for each of a 100,000-point history only to return 25,000 of them was most of a page's
         CPU)."""
 
-    def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None: ...
+    def add_dataset_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        """Store the bodies of dataset inputs the run does not have yet, and the summary (name, digest, context) of
+        each in the run's experiment, keeping the time a summary was first logged (idempotent: a retry changes
+        nothing). ``modify_run`` then links the inputs to the run."""
+
+    def dataset_summaries(self, experiment_id: str) -> list[DatasetSummary]:
+        """Every distinct (name, digest, context) that a run of the experiment logged as an input, deleted runs
+        included, in the order each was first logged."""
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         """Replace the dataset summaries of runs read by ``list_runs`` with the full dataset inputs."""

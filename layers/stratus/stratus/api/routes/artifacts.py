@@ -7,16 +7,17 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import posixpath
 from typing import Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from stratus.api import schemas
+from stratus.api import schemas, serialize
 from stratus.api.request import parse
 from stratus.domain.services.artifact_files import ArtifactFile
 from stratus.domain.services.artifacts import ArtifactService
-from stratus.store.s3 import ArtifactEntry
 
 _ANY_PATH = ".+"  # Powertools compiles route rules as regular expressions; artifact paths span segments
 
@@ -32,11 +33,22 @@ def _body_bytes(router: Router) -> bytes:
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
 
 
-def _file(entry: ArtifactEntry) -> dict[str, Any]:
-    """MLflow's FileInfo: folders carry no size."""
-    if entry.is_dir:
-        return {"path": entry.name, "is_dir": True}
-    return {"path": entry.name, "is_dir": False, "file_size": entry.file_size}
+TEXT_EXTENSIONS = frozenset(
+    {
+        *("txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon", "toml", "yaml", "yml"),
+        *("xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "mlproject"),
+    }
+)
+"""The reference's ``get_text_extensions``: files it sends as ``text/plain`` (``MLmodel``, ``mlproject`` by name)."""
+
+
+def content_type_of(name: str) -> str:
+    """The reference's ``_guess_mime_type``: text files as ``text/plain`` (so a ``.json`` file is text too, never a
+    JSON body, which Powertools would try to serialise again), else by extension, else ``application/octet-stream``."""
+    extension = posixpath.splitext(name)[1].removeprefix(".") or name
+    if extension in TEXT_EXTENSIONS:
+        return "text/plain"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def file_response(found: ArtifactFile) -> Response:
@@ -44,11 +56,10 @@ def file_response(found: ArtifactFile) -> Response:
     large for a Lambda response, a redirect to a presigned URL."""
     if found.url is not None:
         return Response(status_code=307, headers={"Location": found.url}, body="")
-    content_type = mimetypes.guess_type(found.name)[0] or "text/plain"
     safe_name = json.dumps(found.name)  # quoted, with any quote escaped
     return Response(
         status_code=200,
-        content_type=content_type,
+        content_type=content_type_of(found.name),
         body=found.body or b"",
         headers={"Content-Disposition": f"attachment; filename={safe_name}", "X-Content-Type-Options": "nosniff"},
     )
@@ -77,19 +88,18 @@ def build(service: ArtifactService) -> Router:
     @router.get("/mlflow-artifacts/artifacts")
     def list_artifacts() -> dict[str, Any]:
         entries = service.list(parse(router, schemas.ListArtifacts).path)
-        listed = [
-            {"path": e.name, "is_dir": True}
-            if e.is_dir
-            else {"path": e.name, "is_dir": False, "file_size": e.file_size}
-            for e in entries
-        ]
+        listed = [serialize.file_info(e) for e in entries]
         return {"files": listed} if listed else {}
 
     @router.get("/mlflow/logged-models/<model_id>/artifacts/directories")
     def list_model_artifacts(model_id: str) -> dict[str, Any]:
         req = parse(router, schemas.ListLoggedModelArtifacts)
         root_uri, entries = service.list_model_artifacts(model_id, req.artifact_directory_path)
-        return {"root_uri": root_uri, "files": [_file(e) for e in entries]} if entries else {"root_uri": root_uri}
+        return (
+            {"root_uri": root_uri, "files": [serialize.file_info(e) for e in entries]}
+            if entries
+            else {"root_uri": root_uri}
+        )
 
     @router.get("/mlflow-artifacts/presigned/" + _ANY_PATH)
     def presigned() -> dict[str, Any]:
@@ -115,5 +125,21 @@ def build(service: ArtifactService) -> Router:
         req = parse(router, schemas.AbortMultipartUpload)
         service.abort_multipart(_raw_path_after(router, "/mpu/abort/"), req.path, req.upload_id)
         return {}
+
+    return router
+
+
+def build_ui_upload(service: ArtifactService) -> Router:
+    """``POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=`` (the web UI's upload; only under
+    ``/ajax-api``, as in the reference): the body is the file. The reference answers an empty 200."""
+    router = Router()
+
+    @router.post("/ajax-api/2.0/mlflow/upload-artifact")
+    def upload_artifact() -> Response:
+        event = router.current_event
+        query = parse_qs(event.get("rawQueryString") or "", keep_blank_values=True)
+        run_id, path = (query.get(name, [None])[0] for name in ("run_uuid", "path"))
+        service.upload_run_file(run_id, path, _body_bytes(router), event.headers.get("content-type"))
+        return Response(status_code=200, content_type="application/json", body="")
 
     return router

@@ -1,4 +1,4 @@
-"""``/metrics/*``: metric history, paged, and the sampled bulk history the UI's charts use."""
+"""``/metrics/*``: metric history, paged, the sampled bulk history the UI's charts use and its older bulk route."""
 
 from __future__ import annotations
 
@@ -27,5 +27,18 @@ def build(service: RunService) -> Router:
             req.run_ids, req.metric_key, req.max_results, req.start_step, req.end_step
         )
         return serialize.page("metrics", [serialize.metric(s.metric, s.run_id) for s in sampled], None)
+
+    return router
+
+
+def build_ui(service: RunService) -> Router:
+    """Routes the reference serves under ``/ajax-api/2.0/mlflow`` only."""
+    router = Router()
+
+    @router.get("/metrics/get-history-bulk")
+    def get_history_bulk() -> dict[str, Any]:
+        req = parse(router, schemas.GetMetricHistoryBulk)
+        found = service.get_metric_history_bulk(req.run_id, req.metric_key, req.max_results)
+        return {"metrics": [serialize.metric(m.metric, m.run_id) for m in found]}
 
     return router

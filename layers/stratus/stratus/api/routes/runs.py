@@ -10,7 +10,8 @@ from stratus.api import schemas, serialize
 from stratus.api.identity import authenticated_user
 from stratus.api.request import parse
 from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO, ModelMetric
-from stratus.domain.services import RunService
+from stratus.domain.promptlab import PromptlabRun
+from stratus.domain.services import PromptlabService, RunService
 
 
 def _metric(m: schemas.MetricIn) -> Metric:
@@ -122,5 +123,39 @@ def build(service: RunService, runs_belong_to_caller: bool = False) -> Router:
             req.experiment_ids, req.filter, req.run_view_type, req.max_results, req.order_by, req.page_token
         )
         return serialize.page("runs", [serialize.run(r) for r in runs], token)
+
+    return router
+
+
+def _promptlab_run(req: schemas.CreatePromptlabRun) -> PromptlabRun:
+    def pairs(parameters: list[schemas.PromptlabParameter] | None) -> list[tuple[str, object]]:
+        return [(p.key, p.value) for p in parameters or ()]
+
+    return PromptlabRun(
+        experiment_id=req.experiment_id,
+        prompt_template=req.prompt_template,
+        prompt_parameters=pairs(req.prompt_parameters),
+        model_route=req.model_route,
+        model_input=req.model_input,
+        mlflow_version=req.mlflow_version,
+        run_name=req.run_name,
+        tags={t.key: t.value for t in req.tags or ()},
+        model_parameters=pairs(req.model_parameters),
+        model_output=req.model_output,
+        model_output_parameters=pairs(req.model_output_parameters),
+        user_id=req.user_id,
+        start_time=req.start_time,
+    )
+
+
+def build_ui(service: PromptlabService, runs_belong_to_caller: bool = False) -> Router:
+    """The run routes only the web UI calls, served under ``/ajax-api/2.0/mlflow`` only (as the reference)."""
+    router = Router()
+
+    @router.post("/runs/create-promptlab-run")
+    def create_promptlab_run() -> dict[str, Any]:
+        req = parse(router, schemas.CreatePromptlabRun)
+        caller = authenticated_user(router.current_event.raw_event) if runs_belong_to_caller else None
+        return {"run": serialize.run(service.create_run(_promptlab_run(req), caller=caller))}
 
     return router

@@ -4,6 +4,7 @@
   and evaluation datasets) answer exactly as the reference ``mlflow server`` answers with them switched off or empty,
   so the UI hides them or shows empty pages. Measured against mlflow 3.17.2 (``MLFLOW_ENABLE_AI_GATEWAY=false``,
   telemetry disabled, no assistant provider available).
+* ``build_datasets``: the dataset summaries of the experiments' runs (the UI's dataset filter).
 * ``build_artifacts``: the artifact listing and the file viewer's reads.
 * ``build_graphql``: ``POST /graphql``.
 """
@@ -16,7 +17,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from stratus.api import schemas
+from stratus.api import schemas, serialize
+from stratus.api.graphql import GraphqlServices
 from stratus.api.request import parse
 from stratus.api.routes.artifacts import file_response
 from stratus.domain.services.artifact_files import ArtifactFileService
@@ -86,14 +88,6 @@ def build_switched_off() -> Router:
     def gateway_proxy() -> dict[str, Any]:
         return GATEWAY_ENDPOINTS_OFF
 
-    @router.post("/ajax-api/2.0/mlflow/experiments/search-datasets")
-    def search_datasets() -> dict[str, Any]:
-        # Evaluation datasets of runs are not summarised by Stratus: the reference's answer for none.
-        req = parse(router, schemas.SearchDatasets)
-        if not req.experiment_ids:
-            raise InvalidParameterValue("SearchDatasets request must specify at least one experiment_id.")
-        return {}
-
     @router.post("/ajax-api/3.0/mlflow/traces/search")
     def search_traces() -> dict[str, Any]:
         return {}
@@ -101,6 +95,18 @@ def build_switched_off() -> Router:
     @router.post("/ajax-api/3.0/mlflow/datasets/search")
     def search_evaluation_datasets() -> dict[str, Any]:
         return {}
+
+    return router
+
+
+def build_datasets(services: GraphqlServices) -> Router:
+    """``experiments/search-datasets``: the datasets the experiments' runs logged (the UI's dataset filter)."""
+    router = Router()
+
+    @router.post("/ajax-api/2.0/mlflow/experiments/search-datasets")
+    def search_datasets() -> dict[str, Any]:
+        summaries = services.runs.search_datasets(parse(router, schemas.SearchDatasets).experiment_ids)
+        return {"dataset_summaries": [serialize.dataset_summary(s) for s in summaries]} if summaries else {}
 
     return router
 
@@ -113,12 +119,7 @@ def build_artifacts(service: ArtifactFileService) -> Router:
         if not req.run_id:
             raise InvalidParameterValue("Missing value for required parameter 'run_id'.")
         root_uri, entries = service.list_run(req.run_id, req.path)
-        files = [
-            {"path": e.name, "is_dir": True}
-            if e.is_dir
-            else {"path": e.name, "is_dir": False, "file_size": e.file_size}
-            for e in entries
-        ]
+        files = [serialize.file_info(e) for e in entries]
         return {"root_uri": root_uri, "files": files} if files else {"root_uri": root_uri}
 
     router.get("/api/2.0/mlflow/artifacts/list")(list_artifacts)

@@ -3,7 +3,15 @@
 from stratus.domain.services.artifacts import ArtifactService
 from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.logged_models import LoggedModelService
+from stratus.domain.services.promptlab import PromptlabService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
 
-__all__ = ["ArtifactService", "ExperimentService", "LoggedModelService", "RegistryService", "RunService"]
+__all__ = [
+    "ArtifactService",
+    "ExperimentService",
+    "LoggedModelService",
+    "PromptlabService",
+    "RegistryService",
+    "RunService",
+]

@@ -10,14 +10,17 @@ import posixpath
 from dataclasses import dataclass
 
 from stratus.domain import messages
-from stratus.domain.artifact_paths import ArtifactOwner, resolve_proxied_path
+from stratus.domain.artifact_paths import KEY_ROOT, ArtifactOwner, resolve_proxied_path
 from stratus.domain.entities import ACTIVE
-from stratus.domain.services.artifact_files import MAX_INLINE_BYTES, ArtifactFile, artifact_file
+from stratus.domain.model_sources import artifact_root_key
+from stratus.domain.services.artifact_files import MAX_INLINE_BYTES, ArtifactFile, artifact_file, safe_relative_path
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 from stratus.store.ports import LoggedModelStore, TrackingStore
 from stratus.store.s3 import ArtifactEntry, S3ArtifactStore
 
 MAX_PARTS = 10_000  # S3's limit per multipart upload
+MAX_UI_UPLOAD_BYTES = 10 * 1024 * 1024
+"""The reference's limit on ``upload-artifact`` (the web UI's upload); API Gateway's own limit is the same."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,46 @@ class ArtifactService:
         if not owner.relative:
             raise InvalidParameterValue("An artifact upload must name a file inside the artifact root.")
         self._artifacts.put(owner.key, body, content_type)
+
+    def upload_run_file(self, run_id: str | None, path: str | None, body: bytes, content_type: str | None) -> None:
+        """``upload-artifact`` (the web UI's upload of one file to a run): the reference's checks and messages, in
+        its order, then the file at ``path`` under the run's artifact root."""
+        if not run_id:
+            raise InvalidParameterValue("Request must specify run_uuid.")
+        if not path:
+            raise InvalidParameterValue("Request must specify path.")
+        relative = safe_relative_path(path)
+        if len(body) > MAX_UI_UPLOAD_BYTES:
+            raise InvalidParameterValue("Artifact size is too large. Max size is 10MB.")
+        if not body:
+            raise InvalidParameterValue("Request must specify data.")
+        info = self._tracking.get_run_info(run_id)
+        if info is None:
+            raise ResourceDoesNotExist(messages.run_not_found(run_id))
+        owner = self.resolve(f"{self._managed_root(run_id, info.artifact_uri)}/{relative}", writing=True)
+        if self._artifacts.list_children(owner.key):  # where the reference fails writing a file over a folder
+            raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{relative}'")
+        self._artifacts.put(owner.key, body, content_type)
+
+    def write_run_files(self, run_id: str, artifact_uri: str, files: dict[str, bytes]) -> None:
+        """Store ``files`` (paths relative to the run's artifact root, made by Stratus) under the root of an active
+        run: the artifacts of a prompt-engineering run."""
+        root = self.resolve(self._managed_root(run_id, artifact_uri), writing=True)
+        for relative, body in files.items():
+            self._artifacts.put(f"{root.key}/{relative}", body, None)
+
+    def _managed_root(self, run_id: str, artifact_uri: str) -> str:
+        """The proxied path of a run's artifact root: ``mlflow-artifacts:/<p>`` and the default direct root
+        ``s3://<bucket>/mlartifacts/<p>`` are both ``<p>``. A root elsewhere (an explicit ``s3://`` location, or
+        ``DefaultArtifactRoot``) is written by clients with their own credentials: Stratus's functions write only
+        under ``mlartifacts/``."""
+        key = artifact_root_key(artifact_uri, bucket=self._artifacts.bucket) or ""
+        if not key.startswith(f"{KEY_ROOT}/"):
+            raise InvalidParameterValue(
+                f"The artifacts of run {run_id} are at '{artifact_uri}', which clients write directly; this server "
+                f"writes artifacts only under its own root ('mlflow-artifacts:/' or '{KEY_ROOT}/' of its bucket)."
+            )
+        return key.removeprefix(f"{KEY_ROOT}/")
 
     def download(self, path: str) -> ArtifactFile:
         """A file's bytes when it has at most ``MAX_INLINE_BYTES`` (one S3 read, and the client gets them in the

@@ -254,6 +254,8 @@ class RegistryService:
                 )
             location = logged.artifact_uri if source.startswith("models:/") else None
             return run_id or logged.source_run_id, logged.model_id, location
+        if resolved.kind == "run":
+            return run_id, model_id, None  # runs:/<run_id>: the reference checks only that run_id is the source's
         run = self._runs.get_run(resolved.run_id or "")
         if run is None:
             raise ResourceDoesNotExist(f"Run with id={resolved.run_id} not found")
@@ -263,10 +265,11 @@ class RegistryService:
 
     def _link_logged_model(self, model_id: str, name: str, version: int) -> None:
         """The reference tags the logged model with the versions registered from it (``mlflow.modelVersions``)."""
-        entry = {"name": name, "version": str(version)}
+        entry = {"name": name, "version": version}  # a number, as the reference writes it
         model = self._logged_models.get(model_id)
         existing = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
-        if entry not in existing:
+        listed = {(e.get("name"), str(e.get("version"))) for e in existing if isinstance(e, dict)}
+        if (name, str(version)) not in listed:  # entries written before 2026-12 hold the version as a string
             self._logged_models.set_tags(model_id, [(MODEL_VERSIONS_TAG, json.dumps([*existing, entry]))])
 
     def get_version(self, name: str, version: str | int) -> ModelVersion:

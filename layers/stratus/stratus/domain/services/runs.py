@@ -15,6 +15,7 @@ from stratus.domain.entities import (
     ACTIVE,
     DELETED,
     DatasetInput,
+    DatasetSummary,
     Metric,
     MetricPoint,
     ModelIO,
@@ -37,6 +38,10 @@ RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
 """What MLflow's UI shows as a run's user (``run_info.user_id`` only when the tag is missing)."""
 SEARCH_RUNS_DEFAULT_MAX_RESULTS = 1000
+SEARCH_DATASETS_MAX_EXPERIMENTS = 20
+"""The reference's ``MAX_EXPERIMENT_IDS_PER_REQUEST`` of ``experiments/search-datasets``."""
+SEARCH_DATASETS_MAX_RESULTS = 1000
+"""The reference's ``MAX_DATASET_SUMMARIES_RESULTS``: the SQL ``LIMIT`` of its dataset summaries."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +203,16 @@ class RunService:
         validation.validate_dataset_inputs(datasets)
         run = self.get(run_id)
         _check_active(run)
-        if datasets:
-            self._store.add_dataset_inputs(run_id, datasets)
+        # Only inputs the run does not have yet, first of each (name, digest): the reference keeps the first input of
+        # a dataset and its tags (so its context), and so a summary is recorded only for what the run records.
+        known = {(d.dataset.name, d.dataset.digest) for d in run.dataset_inputs}
+        new: dict[tuple[str, str], DatasetInput] = {}
+        for dataset_input in datasets:
+            ident = (dataset_input.dataset.name, dataset_input.dataset.digest)
+            if ident not in known:
+                new.setdefault(ident, dataset_input)
+        if new:
+            self._store.add_dataset_inputs(run_id, list(new.values()))
 
         def change(run: Run) -> None:
             _check_active(run)
@@ -223,6 +236,28 @@ class RunService:
                     run.model_outputs.append(model)
 
         self._store.modify_run(run_id, change)
+
+    # ---------------------------------------------------------------- datasets
+
+    def search_datasets(self, experiment_ids: list[str]) -> list[DatasetSummary]:
+        """The dataset summaries of the experiments' runs, deleted runs included, as the reference's SQL store lists
+        them: by experiment id (as a number), name and digest, each dataset's contexts in the order first logged, at
+        most 1,000. Reads only the experiments' summary items (written by ``log_inputs``), never their runs."""
+        if not experiment_ids:
+            raise InvalidParameterValue("SearchDatasets request must specify at least one experiment_id.")
+        if len(experiment_ids) > SEARCH_DATASETS_MAX_EXPERIMENTS:
+            raise InvalidParameterValue(
+                f"SearchDatasets request cannot specify more than {SEARCH_DATASETS_MAX_EXPERIMENTS} experiment_ids. "
+                f"Received {len(experiment_ids)} experiment_ids."
+            )
+        canonical_ids = sorted({validation.validate_experiment_id(e) for e in experiment_ids}, key=int)
+        found: list[DatasetSummary] = []
+        for experiment_id in canonical_ids:
+            if len(found) >= SEARCH_DATASETS_MAX_RESULTS:
+                break
+            # a stable sort: the contexts of one dataset stay in the order the store gives, first logged first
+            found.extend(sorted(self._store.dataset_summaries(experiment_id), key=lambda s: (s.name, s.digest)))
+        return found[:SEARCH_DATASETS_MAX_RESULTS]
 
     # ---------------------------------------------------------------- reading
 
@@ -260,6 +295,7 @@ class RunService:
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> tuple[list[Metric], str | None]:
+        validation.validate_history_max_results(max_results)
         self.get(run_id)
         # the reference reads (and refuses a forged) token even without a limit
         points, token = snapshot_page(
@@ -270,6 +306,25 @@ class RunService:
             lambda: sorted_points(self._store.metric_points(run_id, key)),
         )
         return _metrics(key, points), token
+
+    def get_metric_history_bulk(
+        self, run_ids: list[str], key: str | None, max_results: int | None
+    ) -> list[MetricWithRunId]:
+        """The UI's older bulk history: every point of ``key`` in the runs, by run id, then timestamp, step and value,
+        at most ``max_results`` (25,000) in all. Runs are not looked up (an unknown id has no points), and the limit
+        is applied as the reference's SQL ``LIMIT`` then slice apply it (a negative one drops points from the end)."""
+        validation.validate_history_bulk_request(run_ids, key)
+        limit = min(
+            validation.MAX_HISTORY_BULK_RESULTS if max_results is None else max_results,
+            validation.MAX_HISTORY_BULK_RESULTS,
+        )
+        found: list[MetricWithRunId] = []
+        for run_id in sorted(set(run_ids)):
+            if 0 <= limit <= len(found):
+                break
+            points = sorted_points(self._store.metric_points(run_id, key or ""))
+            found.extend(MetricWithRunId(run_id, metric) for metric in _metrics(key or "", points))
+        return found[:limit]
 
     def get_metric_history_bulk_interval(
         self,

@@ -11,6 +11,7 @@
 | long value          | ``RUN#<run_id>``   | ``V#<sha256>``          | a param or tag value over 1 KB                  |
 | metric history      | ``RUN#<run_id>``   | ``H#<key>#<chunk id>``  | packed points of one metric from one write      |
 | dataset input       | ``RUN#<run_id>``   | ``DS#<name>#<digest>``  | a dataset with its schema, profile and tags     |
+| dataset summary     | ``EXP#<exp_id>``   | ``DS#<sha256>``         | (name, digest, context) a run logged as input   |
 | logged model pointer| ``MODEL#<id>``     | ``#``                   | experiment_id (immutable, cached)               |
 | logged model        | ``EXP#<exp_id>``   | ``M#<model_id>``        | the model: info, tags, params, metrics          |
 | registered model    | ``REGMODELS``      | ``M#<rm_id>``           | name, description, tags, aliases, next version  |
@@ -133,6 +134,19 @@ class DatasetItem(StratusItem):
     schema = UnicodeAttribute(default="")
     profile = UnicodeAttribute(default="")
     tags = ListAttribute(default=list)  # type: ignore[var-annotated]  # [[key, value], ...]
+
+
+class DatasetSummaryItem(StratusItem):
+    """``EXP#<exp_id>``/``DS#<sha256 of [name, digest, context]>``: a (dataset, context) pair that a run of the
+    experiment logged as an input, what ``experiments/search-datasets`` lists without reading any run. Written by
+    log-inputs with an UpdateItem that keeps ``first_logged`` (nanoseconds) from the first write, so a retry or
+    another run logging the same pair changes nothing; the hash keeps the key under DynamoDB's 1,024 bytes whatever
+    the name and context. No context tag: no ``context`` attribute."""
+
+    name = UnicodeAttribute()
+    digest = UnicodeAttribute()
+    context = UnicodeAttribute(null=True)
+    first_logged = NumberAttribute()
 
 
 class LoggedModelPointerItem(StratusItem):
@@ -263,6 +277,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ValueItem,
     MetricChunkItem,
     DatasetItem,
+    DatasetSummaryItem,
     LoggedModelPointerItem,
     LoggedModelItem,
     RegisteredModelItem,

@@ -22,6 +22,7 @@ from stratus.domain import messages
 from stratus.domain.entities import (
     Dataset,
     DatasetInput,
+    DatasetSummary,
     Experiment,
     Metric,
     MetricPoint,
@@ -36,6 +37,7 @@ from stratus.store.dynamodb.items import (
     DATA_SHARDS,
     CounterItem,
     DatasetItem,
+    DatasetSummaryItem,
     ExperimentItem,
     ExperimentNameItem,
     MetricChunkItem,
@@ -203,6 +205,17 @@ class DynamoTrackingStore:
         snapshot = self._load(run_id)
         return snapshot.run if snapshot else None
 
+    def get_run_info(self, run_id: str) -> RunInfo | None:
+        experiment_id = self._experiment_id_of(run_id)
+        if experiment_id is None:
+            return None
+        with translated():
+            try:
+                item = RunInfoItem.get(f"EXP#{experiment_id}", f"{_run_prefix(run_id)}I", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return _run_info(_StoredInfo.of(item))
+
     def list_runs(self, experiment_id: str) -> list[Run]:
         infos: dict[str, _StoredInfo] = {}
         shards: dict[str, list[_StoredShard]] = {}
@@ -363,6 +376,19 @@ class DynamoTrackingStore:
             )
         with translated():
             batch_put(list(items.values()))
+        experiment_id = self._experiment_id_of(run_id)
+        if experiment_id is not None:
+            _put_dataset_summaries(experiment_id, inputs)
+
+    def dataset_summaries(self, experiment_id: str) -> list[DatasetSummary]:
+        with translated():
+            items = list(
+                DatasetSummaryItem.query(
+                    f"EXP#{experiment_id}", sort_key_prefix(DatasetSummaryItem.sk, "DS#"), consistent_read=True
+                )
+            )
+        items.sort(key=lambda item: (int(item.first_logged), item.sk))
+        return [DatasetSummary(experiment_id, item.name, item.digest, item.context) for item in items]
 
     def fill_dataset_inputs(self, runs: list[Run]) -> None:
         wanted = [
@@ -493,6 +519,41 @@ def _back_off(attempt: int) -> None:
     """Wait before re-reading a run another writer changed: full jitter, so that writers racing for one run spread
     out instead of colliding again (at most ~3 s over all attempts)."""
     time.sleep(random.uniform(0, min(_RACE_BACKOFF_CAP_S, _RACE_BACKOFF_BASE_S * 2**attempt)))  # noqa: S311 - jitter
+
+
+# -------------------------------------------------------------------- dataset summaries
+
+
+def _summary_sort_key(name: str, digest: str, context: str | None) -> str:
+    """``DS#`` and the SHA-256 of the summary: a name (500 characters) and a context can be longer together than
+    the 1,024 bytes DynamoDB allows a sort key."""
+    return "DS#" + _sha(json.dumps([name, digest, context], **_COMPACT_JSON))
+
+
+def _put_dataset_summaries(experiment_id: str, inputs: list[DatasetInput]) -> None:
+    """One UpdateItem per distinct summary (in parallel when there are several), each setting ``first_logged`` only
+    if it is not set yet: another run logging the same summary, or a retry, leaves its place in the order."""
+    now = time.time_ns()
+    summaries = list(dict.fromkeys((d.dataset.name, d.dataset.digest, d.context or None) for d in inputs))
+
+    def write(summary: tuple[str, str, str | None]) -> None:
+        name, digest, context = summary
+        item = DatasetSummaryItem(pk=f"EXP#{experiment_id}", sk=_summary_sort_key(name, digest, context))
+        actions = [
+            DatasetSummaryItem.name.set(name),
+            DatasetSummaryItem.digest.set(digest),
+            DatasetSummaryItem.first_logged.set(DatasetSummaryItem.first_logged | now),
+        ]
+        if context is not None:
+            actions.append(DatasetSummaryItem.context.set(context))
+        with translated():
+            item.update(actions=actions)
+
+    if len(summaries) == 1:
+        write(summaries[0])
+        return
+    with ThreadPoolExecutor(max_workers=_PARALLEL_WRITES) as pool:
+        list(pool.map(write, summaries))
 
 
 # -------------------------------------------------------------------- metric history
@@ -689,20 +750,25 @@ def _shards_of(run: Run) -> dict[int, _Shard]:
     return shards
 
 
+def _run_info(info: _StoredInfo) -> RunInfo:
+    body = info.body
+    return RunInfo(
+        run_id=info.run_id,
+        experiment_id=info.experiment_id,
+        run_name=body.get("n", ""),
+        user_id=body.get("u", ""),
+        status=body["s"],
+        start_time=body["st"],
+        end_time=body.get("et"),
+        artifact_uri=body["a"],
+        lifecycle_stage=info.lifecycle_stage,
+    )
+
+
 def _assemble(info: _StoredInfo, shards: list[_StoredShard]) -> tuple[Run, dict[int, int]]:
     body = info.body
     run = Run(
-        info=RunInfo(
-            run_id=info.run_id,
-            experiment_id=info.experiment_id,
-            run_name=body.get("n", ""),
-            user_id=body.get("u", ""),
-            status=body["s"],
-            start_time=body["st"],
-            end_time=body.get("et"),
-            artifact_uri=body["a"],
-            lifecycle_stage=info.lifecycle_stage,
-        ),
+        info=_run_info(info),
         dataset_inputs=[
             DatasetInput(Dataset(name, digest), (("mlflow.data.context", ctx),) if ctx else ())
             for name, digest, ctx in body.get("ds", ())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +16,7 @@ from urllib.parse import quote
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from stratus.domain.entities import ArtifactEntry, StoredObject
 from stratus.errors import InvalidParameterValue, RequestLimitExceeded, ResourceDoesNotExist, TemporarilyUnavailable
 
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
@@ -24,23 +24,6 @@ _UNAVAILABLE = {"InternalError", "ServiceUnavailable", "503"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _BAD_UPLOAD = {"NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument", "MalformedXML"}
 _DELETE_BATCH = 1000  # AWS's limit per DeleteObjects
-
-
-@dataclass(frozen=True)
-class ArtifactEntry:
-    """One child of a listed folder: its name (not its key), whether it is a folder, and a file's size."""
-
-    name: str
-    is_dir: bool
-    file_size: int | None = None
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """An object's size, and its bytes when they were read (see :meth:`S3ArtifactStore.fetch`)."""
-
-    size: int
-    body: bytes | None
 
 
 def default_client() -> Any:
