@@ -20,9 +20,9 @@ from lambda_harness import LambdaContext, load_function
 
 from stratus.domain.actor import current_actor
 from stratus.domain.entities import ModelVersion, RegisteredModel
+from stratus.domain.ports import RegistrySnapshot
 from stratus.events import schema
 from stratus.store.dynamodb import DynamoRegistryStore, bind_table
-from stratus.store.ports import RegistrySnapshot
 from stratus_local.backends import (
     DynamoDBLocal,
     MotoServer,

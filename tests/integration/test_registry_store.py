@@ -14,9 +14,9 @@ import pytest
 from botocore.client import BaseClient
 
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
+from stratus.domain.ports import RegistrySnapshot
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb import DynamoRegistryStore, bind_table
-from stratus.store.ports import RegistrySnapshot
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
 

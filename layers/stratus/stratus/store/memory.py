@@ -19,8 +19,8 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
+from stratus.domain.ports import ExperimentChange, LoggedModelChange, RunChange
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
-from stratus.store.ports import ExperimentChange, LoggedModelChange, RunChange
 
 
 class InMemoryTrackingStore:

@@ -15,12 +15,12 @@ from pathlib import PurePosixPath, PureWindowsPath
 from urllib.parse import unquote, urlparse
 
 from stratus.domain.artifact_paths import KEY_ROOT
-from stratus.domain.entities import ACTIVE
+from stratus.domain.entities import ACTIVE, ArtifactEntry, StoredObject
+from stratus.domain.ports import ArtifactStore
 from stratus.domain.services.logged_models import LoggedModelService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.s3 import ArtifactEntry, S3ArtifactStore, StoredObject
 
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 """Largest file answered with its bytes: base64 makes 4 MiB about 5.6 MB, under Lambda's 6 MB response limit."""
@@ -37,7 +37,7 @@ class ArtifactFile:
     url: str | None = None
 
 
-def artifact_file(artifacts: S3ArtifactStore, key: str, found: StoredObject) -> ArtifactFile:
+def artifact_file(artifacts: ArtifactStore, key: str, found: StoredObject) -> ArtifactFile:
     """What a client downloads: the bytes read, or a presigned URL when the object was too large to read."""
     name = posixpath.basename(key)
     if found.body is None:
@@ -74,7 +74,7 @@ class ArtifactFileService:
 
     def __init__(  # noqa: PLR0913 - the UI reads from every owner of artifacts
         self,
-        artifacts: S3ArtifactStore,
+        artifacts: ArtifactStore,
         runs: RunService,
         registry: RegistryService | None,
         models: LoggedModelService,

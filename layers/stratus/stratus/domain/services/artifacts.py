@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from stratus.domain import messages
 from stratus.domain.artifact_paths import KEY_ROOT, ArtifactOwner, resolve_proxied_path
-from stratus.domain.entities import ACTIVE
+from stratus.domain.entities import ACTIVE, ArtifactEntry
 from stratus.domain.model_sources import artifact_root_key
+from stratus.domain.ports import ArtifactStore, LoggedModelStore, TrackingStore
 from stratus.domain.services.artifact_files import MAX_INLINE_BYTES, ArtifactFile, artifact_file, safe_relative_path
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.ports import LoggedModelStore, TrackingStore
-from stratus.store.s3 import ArtifactEntry, S3ArtifactStore
 
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MAX_UI_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -38,7 +37,7 @@ class MultipartUpload:
 class ArtifactService:
     """What the ``/mlflow-artifacts/*`` routes do."""
 
-    def __init__(self, artifacts: S3ArtifactStore, tracking: TrackingStore, models: LoggedModelStore) -> None:
+    def __init__(self, artifacts: ArtifactStore, tracking: TrackingStore, models: LoggedModelStore) -> None:
         self._artifacts = artifacts
         self._tracking = tracking
         self._models = models

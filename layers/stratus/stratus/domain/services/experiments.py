@@ -9,8 +9,8 @@ from stratus.domain import messages, validation
 from stratus.domain.artifact_paths import resolve_s3_location
 from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import paginate
+from stratus.domain.ports import TrackingStore
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
-from stratus.store.ports import TrackingStore
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"

@@ -10,9 +10,9 @@ from stratus.domain import messages
 from stratus.domain.entities import ACTIVE, DELETED, LOGGED_MODEL_STATUSES, LoggedModel, ModelMetric
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import paginate
+from stratus.domain.ports import LoggedModelStore
 from stratus.domain.services.experiments import ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.ports import LoggedModelStore
 
 SEARCH_DEFAULT_MAX_RESULTS = 100
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")

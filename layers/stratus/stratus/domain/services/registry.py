@@ -20,10 +20,10 @@ from stratus.domain.model_sources import (
     validate_model_version_source,
 )
 from stratus.domain.paging import paginate
+from stratus.domain.ports import RegistrySnapshot, RegistryStore, TrackingStore
 from stratus.domain.services.experiments import now_ms
 from stratus.domain.services.logged_models import LoggedModelService
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
-from stratus.store.ports import RegistrySnapshot, RegistryStore, TrackingStore
 
 if TYPE_CHECKING:
     from stratus.domain.search.registry import ModelVersionQuery

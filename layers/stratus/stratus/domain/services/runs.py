@@ -26,10 +26,10 @@ from stratus.domain.entities import (
 from stratus.domain.metric_history import sorted_points
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import parse_page_token
+from stratus.domain.ports import TrackingStore
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.ports import TrackingStore
 
 ModelMetricSink = Callable[[str, list[ModelMetric]], None]
 """Receives the metrics of a log-batch that name a logged model (LoggedModelService.log_metrics)."""

@@ -20,10 +20,10 @@ import yaml
 
 from stratus.domain import registry_rules
 from stratus.domain.entities import UploadClaim
+from stratus.domain.ports import TrackingStore, UploadClaims
 from stratus.domain.services.experiments import now_ms
 from stratus.domain.services.registry import RegistryService
 from stratus.errors import StratusError
-from stratus.store.ports import TrackingStore, UploadClaims
 
 PREFIX = "register/"
 SOURCE_TAG = "stratus.s3.source"

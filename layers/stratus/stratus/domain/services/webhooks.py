@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from stratus.domain import webhooks as rules
 from stratus.domain.entities import Webhook, WebhookDelivery
 from stratus.domain.paging import paginate
+from stratus.domain.ports import WebhookStore
 from stratus.domain.services.experiments import now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
-from stratus.store.ports import WebhookStore
 
 DEFAULT_MAX_RESULTS = 100
 

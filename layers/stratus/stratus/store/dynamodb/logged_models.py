@@ -8,10 +8,10 @@ from pynamodb.transactions import TransactWrite
 
 from stratus.domain import messages
 from stratus.domain.entities import LoggedModel, ModelMetric
+from stratus.domain.ports import LoggedModelChange
 from stratus.errors import Conflict, ResourceDoesNotExist
 from stratus.store.dynamodb.errors import is_condition_failure, translated
 from stratus.store.dynamodb.items import LoggedModelItem, LoggedModelPointerItem, StratusItem, sort_key_prefix
-from stratus.store.ports import LoggedModelChange
 
 MAX_ATTEMPTS = 12
 _MODEL_PREFIX = "M#"

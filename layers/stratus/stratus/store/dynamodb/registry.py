@@ -19,6 +19,7 @@ from pynamodb.transactions import TransactWrite
 from stratus.domain import registry_rules as rules
 from stratus.domain.actor import current_actor
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
+from stratus.domain.ports import RegistryChange, RegistrySnapshot
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb.batch import batch_delete
 from stratus.store.dynamodb.errors import is_condition_failure, translated
@@ -30,7 +31,6 @@ from stratus.store.dynamodb.items import (
     StratusItem,
     sort_key_prefix,
 )
-from stratus.store.ports import RegistryChange, RegistrySnapshot
 
 MODELS_PK = "REGMODELS"
 MAX_ATTEMPTS = 40  # many clients registering versions of one model at once all contend for its counter

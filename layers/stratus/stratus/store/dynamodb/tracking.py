@@ -30,6 +30,7 @@ from stratus.domain.entities import (
     Run,
     RunInfo,
 )
+from stratus.domain.ports import ExperimentChange, RunChange
 from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist, TemporarilyUnavailable
 from stratus.store.dynamodb.batch import batch_put
 from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
@@ -49,7 +50,6 @@ from stratus.store.dynamodb.items import (
     ValueItem,
     sort_key_prefix,
 )
-from stratus.store.ports import ExperimentChange, RunChange
 
 LONG_VALUE_BYTES = 1024
 _TRANSACTION_ITEMS = 100  # AWS's limit per TransactWriteItems

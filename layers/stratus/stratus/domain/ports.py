@@ -1,5 +1,7 @@
-"""The store port the services depend on. Adapters: ``dynamodb.DynamoTrackingStore`` (AWS and ``stratus local``)
-and ``memory.InMemoryTrackingStore`` (unit tests)."""
+"""The ports the services depend on, owned by the domain. Adapters live in ``stratus.store``: DynamoDB
+(``store.dynamodb``, on AWS and under ``stratus local``), S3 (``store.s3``) and in-memory fakes for unit tests
+(``store.memory``); the composition roots in ``functions/<family>/app.py`` build them and hand them to the services,
+so nothing in ``domain/`` imports ``store/``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stratus.domain.entities import (
+    ArtifactEntry,
     DatasetInput,
     DatasetSummary,
     Experiment,
@@ -19,6 +22,7 @@ from stratus.domain.entities import (
     RegisteredModel,
     Run,
     RunInfo,
+    StoredObject,
     UploadClaim,
     Webhook,
     WebhookDelivery,
@@ -193,3 +197,37 @@ class UploadClaims(Protocol):
         """Create the claim (or take over one claimed at ``taking_over_from``); False if someone else holds it."""
 
     def put(self, claim: UploadClaim) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Artifacts of runs and logged models in the stack's bucket, by S3 key (keys come from
+    ``domain.artifact_paths``). Adapter: ``store.s3.S3ArtifactStore``."""
+
+    bucket: str
+
+    def put(self, key: str, body: bytes, content_type: str | None) -> None: ...
+
+    def size(self, key: str) -> int | None:
+        """The object's size, or None when there is no object at ``key``."""
+
+    def fetch(self, key: str, max_bytes: int) -> StoredObject | None:
+        """The object at ``key``: its size, and its bytes if it has at most ``max_bytes``; None when there is none."""
+
+    def read(self, key: str, max_bytes: int = 1024 * 1024) -> bytes | None:
+        """The first ``max_bytes`` of the object at ``key``, or None when there is none."""
+
+    def list_children(self, folder_key: str) -> list[ArtifactEntry]:
+        """The files and folders directly under ``folder_key``, sorted by name."""
+
+    def delete_tree(self, key: str) -> int:
+        """Delete the object at ``key`` and every object under ``key/``; returns how many were deleted."""
+
+    def presigned_get(self, key: str, filename: str) -> str:
+        """A time-limited GET URL for one key that downloads as ``filename``."""
+
+    def create_multipart(self, key: str, num_parts: int) -> tuple[str, list[str]]:
+        """Start a multipart upload; its id and one presigned part-upload URL per part (numbered from 1)."""
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
