@@ -43,6 +43,9 @@ class GatewayHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024
+    """The listen backlog (socketserver's default is 5): a team or a sweep opening 32 connections at once had some
+    reset before they were accepted, so never answered; the kernel caps this at ``net.core.somaxconn``."""
 
     def __init__(self, address: tuple[str, int], gateway: HttpHandler, log: TextIO | None = sys.stderr) -> None:
         if ":" in address[0]:
