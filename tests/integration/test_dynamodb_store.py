@@ -100,3 +100,18 @@ def test_an_experiment_beyond_one_query_page_is_read_whole_in_ranges(
         expected = runs.get(run.run_id)
         assert (run.params, run.tags, run.metrics) == (expected.params, expected.tags, expected.metrics)
     assert next(r for r in listed if r.run_id == run_ids[7]).params["long"] == "x" * 5000
+
+
+def test_experiments_are_listed_whole_with_their_tags(runs: RunService) -> None:
+    """``list_experiments`` reads raw DynamoDB JSON: every field and tag (an empty value too) comes back as written,
+    over more than one 1 MB page."""
+    store = DynamoTrackingStore()
+    experiments = ExperimentService(store, "s3://bucket/mlartifacts")
+    long_tag = "v" * 20_000
+    ids = [experiments.create(f"listed-{n}", None, {"empty": "", "long": long_tag, "n": str(n)}) for n in range(60)]
+    listed = {e.experiment_id: e for e in store.list_experiments()}
+    for experiment_id in ids:
+        expected = store.get_experiment(experiment_id)
+        assert listed[experiment_id] == expected
+        assert listed[experiment_id].tags["empty"] == ""
+    assert sum(len(e.tags.get("long", "")) for e in listed.values()) > 1_048_576  # more than one Query page
