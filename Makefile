@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check bench bench-compare bench-load clean
+.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check bench bench-compare bench-load conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench-compare: setup
 # 100,000 metric points through stratus local, counted at the end (docs/security.md).
 bench-load: setup
 	$(BIN)/python -m benchmarks.load $(ARGS)
+
+# MLflow's own server tests (tests/tracking/test_rest_tracking.py, test_model_registry.py of MLflow v3.17.2, fetched
+# into ~/.cache/stratus, never into this repo) against stratus local and the reference mlflow server
+# (docs/mlflow-validation.md). About 10 minutes; ARGS="--isolate" re-runs the tests that need an empty server alone
+# (about 50 more), ARGS="--mlflow-src DIR" uses an MLflow checkout you already have.
+conformance: setup
+	$(BIN)/python -m benchmarks.conformance $(ARGS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

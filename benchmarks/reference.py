@@ -49,32 +49,34 @@ def reference_server(folder: Path, workers: int = 1) -> Iterator[Callable[[], st
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> str:
-        _wait(url, process, log_path)
+        wait_healthy(url, process, log_path)
         return url
 
     try:
         yield ready
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, seconds: float = STARTUP_SECONDS) -> None:
+    """Block until ``/health`` answers; a server that exits or never answers is an error with its log's tail."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"{url} exited with {process.returncode}: {log_path.read_text()[-2000:]}")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         time.sleep(0.5)
-    raise RuntimeError(f"mlflow server not healthy after {STARTUP_SECONDS} s: {log_path.read_text()[-2000:]}")
+    raise RuntimeError(f"{url} not healthy after {seconds} s: {log_path.read_text()[-2000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float = 15) -> None:
+    """End the process group a server leads (``stratus local`` starts DynamoDB Local, Java, as a child)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=grace_seconds)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
