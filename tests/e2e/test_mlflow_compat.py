@@ -255,3 +255,33 @@ def test_an_empty_file_is_listed_without_a_size(servers: dict[str, str], tmp_pat
         listings.append((status, sorted(body["files"], key=lambda f: f["path"])))
     assert listings[0] == listings[1]
     assert listings[0][1][0] == {"path": "empty.txt", "is_dir": False}
+
+
+# ------------------------------------------------------------------------------ the run table, page by page
+
+
+def test_the_run_table_pages_newest_first_as_the_reference(servers: dict[str, str]) -> None:
+    """The web UI's run table (no filter, newest first) of an experiment bigger than a page: Stratus reads it from
+    its run order items, page by page; the pages must list what the reference lists, deleted runs left out."""
+    listings = []
+    for base in servers.values():
+        client = MlflowClient(base)
+        experiment = client.create_experiment(f"run-table-{uuid.uuid4().hex}")
+        run_ids = [
+            client.create_run(experiment, start_time=10_000 + (i * 37) % 131, run_name=f"r{i}").info.run_id
+            for i in range(131)
+        ]
+        for run_id in run_ids[::9]:
+            client.delete_run(run_id)
+        pages, token = [], None
+        while True:
+            page = client.search_runs(
+                [experiment], max_results=25, order_by=["attributes.start_time DESC"], page_token=token
+            )
+            pages.append([run.info.run_name for run in page])
+            token = page.token
+            if not token:
+                break
+        listings.append(pages)
+    assert listings[0] == listings[1]
+    assert sum(len(page) for page in listings[0]) == 131 - len(range(0, 131, 9))

@@ -90,6 +90,9 @@ def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
     elif operation == "BatchGetItem":
         count = sum(len(t["Keys"]) for t in params["RequestItems"].values())
         assert count <= 100, f"BatchGetItem with {count} keys (AWS allows 100)"
+        for table in params["RequestItems"].values():
+            keys = [_key_of(key) for key in table["Keys"]]
+            assert len(keys) == len(set(keys)), "BatchGetItem asks for the same key twice (AWS refuses it)"
 
 
 LOCALSTACK_URL = os.environ.get("STRATUS_LOCALSTACK_URL", "http://127.0.0.1:4566")

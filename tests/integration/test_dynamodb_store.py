@@ -13,6 +13,7 @@ import pytest
 from stratus.domain.entities import Metric
 from stratus.domain.services import ExperimentService, RunService
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
+from stratus.store.dynamodb.items import RunOrderItem
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
 
@@ -115,3 +116,36 @@ def test_experiments_are_listed_whole_with_their_tags(runs: RunService) -> None:
         assert listed[experiment_id] == expected
         assert listed[experiment_id].tags["empty"] == ""
     assert sum(len(e.tags.get("long", "")) for e in listed.values()) > 1_048_576  # more than one Query page
+
+
+def test_newest_first_reads_the_run_order_items(runs: RunService) -> None:
+    """Runs newest first (ties by run id), one view at a time, from the run order items; None where a full read is
+    as cheap (a small experiment) or the only way (an experiment without the marker, created before the items)."""
+    store = DynamoTrackingStore()
+    experiment = runs._experiments.create("ordered", None, {})  # noqa: SLF001 - the fixture's experiment service
+    ids = [runs.create(experiment, "ana", 1_000 + (i % 7), {}, f"r{i}").run_id for i in range(40)]
+    deleted = set(ids[::6])
+    for run_id in deleted:
+        runs.delete(run_id)
+    everything = sorted(store.list_runs(experiment), key=lambda r: (-r.info.start_time, r.run_id))
+    for stages, start, count in [
+        (["active"], 0, 10),
+        (["active"], 7, 11),
+        (["deleted"], 2, 3),
+        (["active", "deleted"], 25, 9),
+    ]:
+        expected = [r.run_id for r in everything if r.info.lifecycle_stage in stages][start : start + count]
+        found = store.runs_newest_first(experiment, stages, start, count)
+        assert found is not None
+        assert [r.run_id for r in found] == expected
+        assert found == [r for r in everything if r.run_id in set(expected)]  # whole runs, as list_runs gives them
+
+    assert store.runs_newest_first(experiment, ["active"], 0, 40) is None  # 40 runs: one Query reads them whole
+    small = runs._experiments.create("small", None, {})  # noqa: SLF001
+    runs.create(small, "ana", 5, {}, "only")
+    assert store.runs_newest_first(small, ["active"], 0, 1) is None
+
+    RunOrderItem(pk=f"EXP#{experiment}", sk="T#").delete()  # as an experiment created before run order items
+    assert store.runs_newest_first(experiment, ["active"], 0, 10) is None
+    page, _ = runs.search([experiment], None, None, 10, [], None)
+    assert [r.run_id for r in page] == [r.run_id for r in everything if r.run_id not in deleted][:10]

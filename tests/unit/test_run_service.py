@@ -135,3 +135,29 @@ def test_forged_page_token_is_invalid_parameter_value(services: tuple[Experiment
     for token in ("!!!", "e30=", "eyJvZmZzZXQiOiAiYWJjIn0="):  # garbage, {}, {"offset": "abc"}
         with pytest.raises(InvalidParameterValue):
             runs.search(["0"], None, None, 10, [], token)
+
+
+@pytest.mark.parametrize("view", [None, "DELETED_ONLY", "ALL"])
+@pytest.mark.parametrize("page_size", [1, 3, 7, 50])
+def test_newest_first_pages_list_what_a_full_read_lists(
+    services: tuple[ExperimentService, RunService], view: str | None, page_size: int
+) -> None:
+    """The run table's search (no filter, newest first) pages through the store's run order; a filter that every run
+    passes takes the full read. Both list the same runs in the same order: ties on start time by run id, deleted runs
+    only in their view."""
+    _, runs = services
+    ids = [runs.create("0", "ana", 100 + (i % 4), {}, f"r{i}").run_id for i in range(23)]
+    for run_id in ids[::5]:
+        runs.delete(run_id)
+
+    def walk(filter_string: str | None, order_by: list[str]) -> list[str]:
+        listed, token = [], None
+        while True:
+            page, token = runs.search(["0"], filter_string, view, page_size, order_by, token)
+            listed.extend(r.run_id for r in page)
+            if token is None:
+                return listed
+
+    full = walk("attributes.run_name != 'no such run'", [])
+    assert len(full) == {None: 18, "DELETED_ONLY": 5, "ALL": 23}[view]
+    assert walk(None, []) == walk(None, ["attributes.start_time DESC"]) == full

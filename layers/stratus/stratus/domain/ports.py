@@ -5,7 +5,7 @@ so nothing in ``domain/`` imports ``store/``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +62,13 @@ class TrackingStore(Protocol):
 
     def list_runs(self, experiment_id: str) -> list[Run]:
         """Every run of one experiment, with params, tags and latest metrics (not history, not dataset bodies)."""
+
+    def runs_newest_first(
+        self, experiment_id: str, stages: Collection[str], start: int, count: int
+    ) -> list[Run] | None:
+        """Runs ``start`` to ``start + count`` of the experiment's runs in ``stages``, in MLflow's default order
+        (start_time DESC, run_id ASC), shaped as ``list_runs`` shapes them, reading about a page rather than the
+        experiment; None where the store cannot (then the caller reads the experiment whole)."""
 
     def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         """Apply ``change``, then add ``history`` to the metric history (some of it may go in the same write)."""

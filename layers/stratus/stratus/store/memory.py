@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from stratus.domain import messages
 from stratus.domain.entities import (
@@ -89,6 +89,15 @@ class InMemoryTrackingStore:
     def list_runs(self, experiment_id: str) -> list[Run]:
         with self._lock:
             return [copy.deepcopy(r) for r in self._runs.values() if r.info.experiment_id == experiment_id]
+
+    def runs_newest_first(
+        self, experiment_id: str, stages: Collection[str], start: int, count: int
+    ) -> list[Run] | None:
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.info.experiment_id == experiment_id]
+            runs = [r for r in runs if r.info.lifecycle_stage in stages]
+            runs.sort(key=lambda r: (-r.info.start_time, r.run_id))
+            return [copy.deepcopy(r) for r in runs[start : start + count]]
 
     def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         with self._lock:

@@ -288,6 +288,11 @@ class RunQuery:
     predicates: tuple[Predicate, ...]
     order: tuple[RunOrder, ...]
 
+    @property
+    def newest_first(self) -> bool:
+        """No filter, and MLflow's default order (start_time DESC, then run_id): the web UI's run table."""
+        return not self.predicates and self.order in ((), (RunOrder(ATTRIBUTE, "start_time", False),))
+
     def apply(self, runs: Sequence[Run]) -> list[Run]:
         """The runs that pass every clause, in the reference's order."""
         selected = list(runs)

@@ -9,6 +9,7 @@ import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from stratus.domain import messages, validation
 from stratus.domain.entities import (
@@ -25,11 +26,14 @@ from stratus.domain.entities import (
 )
 from stratus.domain.metric_history import sorted_points
 from stratus.domain.names import random_run_name
-from stratus.domain.paging import parse_page_token
+from stratus.domain.paging import create_page_token, page_token_snapshot, parse_page_token
 from stratus.domain.ports import TrackingStore
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+
+if TYPE_CHECKING:
+    from stratus.domain.search.runs import RunQuery
 
 ModelMetricSink = Callable[[str, list[ModelMetric]], None]
 """Receives the metrics of a log-batch that name a logged model (LoggedModelService.log_metrics)."""
@@ -38,6 +42,9 @@ RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
 """What MLflow's UI shows as a run's user (``run_info.user_id`` only when the tag is missing)."""
 SEARCH_RUNS_DEFAULT_MAX_RESULTS = 1000
+NEWEST_FIRST_RUNS = 2000
+"""Up to this many runs into a newest-first listing, its pages come from the store's run order (about a page of reads
+each); deeper pages read the experiment whole."""
 SEARCH_DATASETS_MAX_EXPERIMENTS = 20
 """The reference's ``MAX_EXPERIMENT_IDS_PER_REQUEST`` of ``experiments/search-datasets``."""
 SEARCH_DATASETS_MAX_RESULTS = 1000
@@ -286,11 +293,38 @@ class RunService:
                 runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
             return query.apply(runs)
 
-        listing = ("runs", canonical_ids, filter_string, tuple(stages), tuple(order_by))
-        page, token = snapshot_page(self._search_snapshots, listing, page_token, max_results, read)
+        newest = self._newest_first(query, canonical_ids, stages, page_token, max_results)
+        if newest is not None:
+            page, token = newest
+        else:
+            listing = ("runs", canonical_ids, filter_string, tuple(stages), tuple(order_by))
+            page, token = snapshot_page(self._search_snapshots, listing, page_token, max_results, read)
         page = [copy.copy(run) for run in page]  # the page's dataset inputs are filled in; the snapshot keeps its own
         self._store.fill_dataset_inputs(page)  # searches read dataset summaries; the page gets full inputs
         return page, token
+
+    def _newest_first(
+        self,
+        query: RunQuery,
+        experiment_ids: tuple[str, ...],
+        stages: list[str],
+        page_token: str | None,
+        max_results: int,
+    ) -> tuple[list[Run], str | None] | None:
+        """The web UI's run table (no filter, newest first, one experiment) read page by page from the store's run
+        order instead of the whole experiment; None when the store cannot, or for a page past NEWEST_FIRST_RUNS
+        (the stock client's pandas ``search_runs`` reads pages of thousands: a full read is cheaper there). Its
+        page tokens are plain offsets, valid in any container."""
+        if not query.newest_first or len(experiment_ids) != 1 or page_token_snapshot(page_token) is not None:
+            return None
+        start = parse_page_token(page_token)
+        if start + max_results > NEWEST_FIRST_RUNS:
+            return None
+        found = self._store.runs_newest_first(experiment_ids[0], stages, start, max_results + 1)
+        if found is None:
+            return None
+        more = len(found) > max_results
+        return found[:max_results], create_page_token(start + max_results) if more else None
 
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None

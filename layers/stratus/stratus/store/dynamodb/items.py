@@ -8,6 +8,8 @@
 | run pointer         | ``RUN#<run_id>``   | ``#RUN``                | experiment_id (immutable, cached)               |
 | run info            | ``EXP#<exp_id>``   | ``R#<run_id>#I``        | run info, dataset summary, model inputs/outputs |
 | run data shard      | ``EXP#<exp_id>``   | ``R#<run_id>#D<n>``     | params, tags, latest metrics hashed to shard n  |
+| run order           | ``EXP#<exp_id>``   | ``T#<newest>#<run_id>`` | keys only: runs newest first (RunOrderItem)    |
+| run order marker    | ``EXP#<exp_id>``   | ``T#``                  | keys only: every run of the experiment has one  |
 | long value          | ``RUN#<run_id>``   | ``V#<sha256>``          | a param or tag value over 1 KB                  |
 | metric history      | ``RUN#<run_id>``   | ``H#<key>#<chunk id>``  | packed points of one metric from one write      |
 | dataset input       | ``RUN#<run_id>``   | ``DS#<name>#<digest>``  | a dataset with its schema, profile and tags     |
@@ -114,6 +116,13 @@ class RunDataItem(RunItem, discriminator="data"):
     in ~55% of a search's CPU (docs/benchmarks.md)."""
 
     body = UnicodeAttribute(default="{}")
+
+
+class RunOrderItem(StratusItem):
+    """Keys only. ``T#<newest>#<run_id>``, where ``<newest>`` is ``2**63 - 1 - start_time`` in 20 digits, so the
+    partition's ``T#`` range lists runs in the order of MLflow's default search (start_time DESC, run_id ASC); it is
+    written in the run's own transaction (start times never change). The marker ``T#``, written with the experiment,
+    says the range is complete: experiments created before run order items existed have none and are read whole."""
 
 
 class ValueItem(StratusItem):

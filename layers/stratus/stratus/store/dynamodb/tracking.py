@@ -10,7 +10,7 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +45,7 @@ from stratus.store.dynamodb.items import (
     RunDataItem,
     RunInfoItem,
     RunItem,
+    RunOrderItem,
     RunPointerItem,
     StratusItem,
     ValueItem,
@@ -58,6 +59,32 @@ _RIDING_CHUNK_BYTES = 256 * 1024  # history that may join a run's transaction (l
 _PARALLEL_WRITES = 8
 _PARALLEL_READS = 8
 _RUNS_END = "R#\x7f"  # after every run item's sort key (run ids are hex)
+_ORDER_MARKER = "T#"  # RunOrderItem: the experiment's run order items are complete
+_ORDER_END = "T#\x7f"
+_ORDER_BATCH = 500
+_BATCH_GET_KEYS = 100  # AWS's limit per BatchGetItem
+_NEWEST_KEY_BASE = 2**63 - 1
+
+
+def _grouped(items: Iterable[dict[str, Any]]) -> tuple[dict[str, _StoredInfo], dict[str, list[_StoredShard]]]:
+    """Raw run items (info and data shards, any order) grouped by run id."""
+    infos: dict[str, _StoredInfo] = {}
+    shards: dict[str, list[_StoredShard]] = {}
+    for raw in items:
+        run_id = raw["sk"]["S"].split("#", 2)[1]
+        if raw["kind"]["S"] == "info":
+            infos[run_id] = _StoredInfo.of_raw(raw)
+        else:
+            shards.setdefault(run_id, []).append(_StoredShard.of_raw(raw))
+    return infos, shards
+
+
+def _order_key(start_time: int, run_id: str) -> str:
+    """``T#<2**63 - 1 - start_time in 20 digits>#<run_id>``: ascending keys are start_time DESC, then run_id ASC (any
+    int64 start time gives a number from 0 to 2**64 - 1)."""
+    return f"{_ORDER_MARKER}{_NEWEST_KEY_BASE - start_time:020d}#{run_id}"
+
+
 _RUN_RANGE_BOUNDS = [f"R#{digit}" for digit in "123456789abcdef"]
 _COMPACT_JSON: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 MAX_ATTEMPTS = 12
@@ -123,6 +150,7 @@ class DynamoTrackingStore:
             with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
                 tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
                 tx.save(item, condition=ExperimentItem.pk.does_not_exist())
+                tx.save(RunOrderItem(pk=f"EXP#{experiment.experiment_id}", sk=_ORDER_MARKER))
         except TransactWriteError as exc:
             if is_condition_failure(exc):
                 raise ResourceAlreadyExists(messages.experiment_already_exists(experiment.name)) from exc
@@ -207,6 +235,7 @@ class DynamoTrackingStore:
                 pointer = RunPointerItem(pk=f"RUN#{run.run_id}", sk="#RUN", experiment_id=exp)
                 tx.save(pointer, condition=RunPointerItem.pk.does_not_exist())
                 tx.save(_info_item(run, version=1))
+                tx.save(RunOrderItem(pk=f"EXP#{exp}", sk=_order_key(run.info.start_time, run.run_id)))
                 for n, shard in shards.items():
                     tx.save(_data_item(exp, run.run_id, n, shard, version=1))
         self._experiment_of_run[run.run_id] = exp
@@ -227,28 +256,24 @@ class DynamoTrackingStore:
         return _run_info(_StoredInfo.of(item))
 
     def list_runs(self, experiment_id: str) -> list[Run]:
-        infos: dict[str, _StoredInfo] = {}
-        shards: dict[str, list[_StoredShard]] = {}
         with translated():
-            for raw in self._run_items(f"EXP#{experiment_id}"):
-                sk = raw["sk"]["S"]
-                run_id = sk.split("#", 2)[1]
-                if raw["kind"]["S"] == "info":
-                    infos[run_id] = _StoredInfo.of_raw(raw)
-                else:
-                    shards.setdefault(run_id, []).append(_StoredShard.of_raw(raw))
+            infos, shards = _grouped(self._run_items(f"EXP#{experiment_id}"))
+        return self._assemble_runs(list(infos), infos, shards)
+
+    def _assemble_runs(
+        self, run_ids: list[str], infos: dict[str, _StoredInfo], shards: dict[str, list[_StoredShard]]
+    ) -> list[Run]:
+        """The runs of ``run_ids`` that have an info item, in that order, from their raw items; a value over
+        LONG_VALUE_BYTES is read from its own item."""
         runs = []
-        long_refs: dict[str, set[str]] = {}
-        for run_id, info in infos.items():
-            run, _versions = _assemble(info, shards.get(run_id, []))
-            runs.append(run)
+        for run_id in run_ids:
+            if run_id not in infos:
+                continue
+            run, _versions = _assemble(infos[run_id], shards.get(run_id, []))
             refs = _long_refs(shards.get(run_id, []))
             if refs:
-                long_refs[run_id] = refs
-        if long_refs:
-            by_id = {r.run_id: r for r in runs}
-            for run_id, refs in long_refs.items():
-                _resolve_long_values(by_id[run_id], shards[run_id], self._get_long_values(run_id, refs))
+                _resolve_long_values(run, shards[run_id], self._get_long_values(run_id, refs))
+            runs.append(run)
         return runs
 
     @staticmethod
@@ -281,6 +306,75 @@ class DynamoTrackingStore:
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             for items in pool.map(lambda r: read(*r), ranges):
                 yield from items
+
+    def runs_newest_first(
+        self, experiment_id: str, stages: Collection[str], start: int, count: int
+    ) -> list[Run] | None:
+        """Up to ``count`` runs in ``stages`` from the ``start``-th on, newest first, from the run order items: reads
+        about ``start + count`` small keys and stages, then ``count`` runs, whatever the experiment's size. None where
+        a full read is as good: an experiment without the order marker, or one of at most ``start + count + 1`` runs
+        (one Query reads it whole)."""
+        connection = RunOrderItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        partition = f"EXP#{experiment_id}"
+        wanted = start + count
+        condition = RunOrderItem.sk.between(_ORDER_MARKER, _ORDER_END)
+        with translated():
+            page = connection.query(partition, condition, consistent_read=True, limit=wanted + 2)
+        keys = [raw["sk"]["S"] for raw in page.get("Items", ())]
+        if not keys or keys[0] != _ORDER_MARKER or "LastEvaluatedKey" not in page:
+            return None
+        visible: list[str] = []
+        keys, last = keys[1:], page["LastEvaluatedKey"]
+        while True:
+            visible.extend(self._in_stages(partition, [k.rsplit("#", 1)[1] for k in keys], stages))
+            if len(visible) >= wanted or last is None:
+                break
+            with translated():
+                page = connection.query(
+                    partition, condition, consistent_read=True, exclusive_start_key=last, limit=_ORDER_BATCH
+                )
+            keys, last = [raw["sk"]["S"] for raw in page.get("Items", ())], page.get("LastEvaluatedKey")
+        return self._runs_by_id(partition, visible[start:wanted])
+
+    def _runs_by_id(self, partition: str, run_ids: list[str]) -> list[Run]:
+        """The runs, in the order given, shaped as ``list_runs`` shapes them: their info and data items by
+        BatchGetItem (``1 + DATA_SHARDS`` keys a run, 100 keys a request, the requests side by side), raw."""
+        suffixes = ("I", *(f"D{n}" for n in range(DATA_SHARDS)))
+        keys = [{"pk": {"S": partition}, "sk": {"S": f"{_run_prefix(r)}{x}"}} for r in run_ids for x in suffixes]
+        client = RunItem._get_connection().connection.client  # noqa: SLF001 - pynamodb's own botocore client
+        table = RunItem.Meta.table_name
+
+        def read(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            request: dict[str, Any] = {table: {"Keys": batch, "ConsistentRead": True}}
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    _back_off(attempt)
+                with translated():
+                    answer = client.batch_get_item(RequestItems=request)
+                items.extend(answer.get("Responses", {}).get(table, ()))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    return items
+            raise TemporarilyUnavailable("DynamoDB left keys of a batch read unprocessed; retry with backoff.")
+
+        batches = [keys[i : i + _BATCH_GET_KEYS] for i in range(0, len(keys), _BATCH_GET_KEYS)]
+        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+            infos, shards = _grouped(raw for items in pool.map(read, batches) for raw in items)
+        return self._assemble_runs(run_ids, infos, shards)
+
+    @staticmethod
+    def _in_stages(partition: str, run_ids: list[str], stages: Collection[str]) -> list[str]:
+        """The runs of ``run_ids`` whose lifecycle stage is in ``stages``, in the order given (BatchGetItem of their
+        info items' stage, 100 keys a request)."""
+        stage_of: dict[str, str] = {}
+        keys = [(partition, f"{_run_prefix(run_id)}I") for run_id in run_ids]
+        with translated():
+            for item in RunInfoItem.batch_get(
+                keys, consistent_read=True, attributes_to_get=["pk", "sk", "kind", "lifecycle_stage"]
+            ):
+                stage_of[item.sk.split("#", 2)[1]] = item.lifecycle_stage
+        return [run_id for run_id in run_ids if stage_of.get(run_id) in stages]
 
     def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         chunks = _history_chunks(run_id, history)
