@@ -283,6 +283,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     RunItem,
     RunInfoItem,
     RunDataItem,
+    RunOrderItem,
     ValueItem,
     MetricChunkItem,
     DatasetItem,
