@@ -1,10 +1,15 @@
 """Many writers logging at once through TrackingFunction's handler, on DynamoDB Local: exact counts, and MLflow's
 param immutability.
 
-On AWS each concurrent request runs in its own Lambda execution environment. Here each writer is its own forked
-process with its own copy of the handler (Powertools keeps the event being resolved in a class attribute, so one
-process cannot run two invocations at once), all released together by a barrier, and each resends a 429 or 503 as the
-MLflow client does. DynamoDB Local, unlike moto, applies conditional writes atomically under concurrency.
+On AWS each concurrent request runs in its own Lambda execution environment. Here each writer is its own process
+with its own copy of the handler (Powertools keeps the event being resolved in a class attribute, so one process
+cannot run two invocations at once), all released together by a barrier, and each resends a 429 or 503 as the MLflow
+client does. DynamoDB Local, unlike moto, applies conditional writes atomically under concurrency.
+
+Writers come from a fork server that has already imported the API (so each starts warm), never from a fork of the
+test worker itself: that process has threads (pytest-xdist's channel, DynamoDB Local's log reader), and a child forked
+while one of them held a lock can wait on it for ever. Such a child once held a CI run past its limit, because a
+worker that ends joins every child it forked.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable
@@ -23,7 +29,6 @@ import boto3
 import pytest
 from lambda_harness import LambdaContext, api_event, load_function
 
-import stratus.api.app  # noqa: F401 - imported once here, so that each forked writer starts warm
 from stratus_local.backends import (
     create_tables,
 )
@@ -57,9 +62,12 @@ def _call_like_the_client(module: ModuleType, request: Request, resent: dict[int
     raise AssertionError("unreachable")
 
 
-def _writer(index: int, requests: list[Request], barrier: Any, answers: Any) -> None:
-    """One Lambda execution environment: load the function, warm it up, wait for the others, send ``requests``."""
+def _writer(index: int, requests: list[Request], barrier: Any, answers: Any, environment: dict[str, str]) -> None:
+    """One Lambda execution environment: load the function in the test's ``environment``, warm it up, wait for the
+    others, send ``requests``."""
     try:
+        os.environ.clear()
+        os.environ.update(environment)
         module = load_function("tracking")
         _call(module, ("health.json", None, None))
         barrier.wait(timeout=WRITER_TIMEOUT_S)
@@ -73,23 +81,30 @@ def _writer(index: int, requests: list[Request], barrier: Any, answers: Any) -> 
 def run_writers(requests_per_writer: list[list[Request]]) -> list[list[Answer]]:
     """Every writer's final answers, in writer order. Writers start their requests at the same moment. How many
     answers were 429 or 503 and sent again is added up in ``RESENT``."""
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["stratus.api.app"])  # before the server's first start; later calls change nothing
     barrier = context.Barrier(len(requests_per_writer))
     answers = context.Queue()
+    environment = dict(os.environ)
     processes = [
-        context.Process(target=_writer, args=(i, requests, barrier, answers))
+        context.Process(target=_writer, args=(i, requests, barrier, answers, environment), daemon=True)
         for i, requests in enumerate(requests_per_writer)
     ]
-    for process in processes:
-        process.start()
-    collected = {}
-    for _ in processes:
-        index, answered, resent = answers.get(timeout=WRITER_TIMEOUT_S)
-        collected[index] = answered
-        for status, count in resent.items():
-            RESENT[status] = RESENT.get(status, 0) + count
-    for process in processes:
-        process.join(timeout=30)
+    try:
+        for process in processes:
+            process.start()
+        collected = {}
+        for _ in processes:
+            index, answered, resent = answers.get(timeout=WRITER_TIMEOUT_S)
+            collected[index] = answered
+            for status, count in resent.items():
+                RESENT[status] = RESENT.get(status, 0) + count
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)
     return [collected[i] for i in range(len(processes))]
 
 
