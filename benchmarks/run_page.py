@@ -22,6 +22,7 @@ import requests
 from benchmarks.dynamo_meter import DynamoMeter
 from benchmarks.harness import describe, local_stack
 from benchmarks.tracking import machine
+from stratus_local.event_sources import MAX_BATCHING_WINDOW_S
 
 GET_RUN = (
     "query GetRun($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) { run { info { runUuid } "
@@ -53,9 +54,10 @@ def _post(url: str, body: dict[str, str], attempts: int = 5) -> None:
         time.sleep(0.2 * 2**attempt)
 
 
-def _wait_until_quiet(meter: DynamoMeter, quiet_s: float = 2.0, timeout_s: float = 600.0) -> None:
-    """Until no DynamoDB request for ``quiet_s``: the registrations' events (stream, bus, webhooks, promotion gate)
-    read the table too, and must not be counted as the page's."""
+def _wait_until_quiet(meter: DynamoMeter, quiet_s: float = MAX_BATCHING_WINDOW_S + 1, timeout_s: float = 600.0) -> None:
+    """Until no DynamoDB request for ``quiet_s`` (longer than a stream's batching window): the registrations' events
+    (stream, bus, webhooks, promotion gate) and the search projector read the table too, and must not be counted as
+    the page's."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         meter.reset()

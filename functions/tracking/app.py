@@ -14,12 +14,13 @@ from stratus.domain.services import (
     ArtifactService,
     ExperimentService,
     LoggedModelService,
+    ProjectionService,
     PromptlabService,
     RunService,
 )
 from stratus.observability import get_logger
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
-from stratus.store.s3 import S3ArtifactStore
+from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
 
 @cache
@@ -32,7 +33,13 @@ def api() -> APIGatewayHttpResolver:
     logged_model_store = DynamoLoggedModelStore()
     logged_models = LoggedModelService(logged_model_store, experiments)
     tracking = DynamoTrackingStore()
-    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics)
+    # searches answered from experiments' projections where they have one (none without a projection bucket)
+    projections = (
+        ProjectionService(tracking, S3RunProjectionStore(settings.projection_bucket))
+        if settings.projection_bucket
+        else None
+    )
+    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics, projections=projections)
     # the web UI's prompt lab writes its run's artifacts (S3 client made on first use)
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     promptlab = PromptlabService(runs, ArtifactService(artifacts, tracking, logged_model_store))

@@ -12,11 +12,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.api.graphql import GraphqlServices
 from stratus.api.ui_app import build_ui_api
 from stratus.config import Settings
-from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService, RunService
+from stratus.domain.services import (
+    ExperimentService,
+    LoggedModelService,
+    ProjectionService,
+    RegistryService,
+    RunService,
+)
 from stratus.domain.services.artifact_files import ArtifactFileService
 from stratus.observability import get_logger
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
-from stratus.store.s3 import S3ArtifactStore
+from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
 
 @cache
@@ -26,7 +32,13 @@ def api() -> APIGatewayHttpResolver:
     tracking = DynamoTrackingStore()
     experiments = ExperimentService(tracking, settings.artifact_root, artifact_bucket=settings.artifact_bucket)
     logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
-    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics)
+    # searches answered from experiments' projections where they have one (none without a projection bucket)
+    projections = (
+        ProjectionService(tracking, S3RunProjectionStore(settings.projection_bucket))
+        if settings.projection_bucket
+        else None
+    )
+    runs = RunService(tracking, experiments, model_metrics=logged_models.log_metrics, projections=projections)
     registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     artifact_files = ArtifactFileService(artifacts, runs, registry, logged_models)

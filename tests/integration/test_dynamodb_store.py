@@ -11,9 +11,10 @@ import boto3
 import pytest
 
 from stratus.domain.entities import Metric
-from stratus.domain.services import ExperimentService, RunService
+from stratus.domain.services import ExperimentService, ProjectionService, RunService
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
 from stratus.store.dynamodb.items import RunOrderItem
+from stratus.store.s3 import S3RunProjectionStore
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
 
@@ -149,3 +150,52 @@ def test_newest_first_reads_the_run_order_items(runs: RunService) -> None:
     assert store.runs_newest_first(experiment, ["active"], 0, 10) is None
     page, _ = runs.search([experiment], None, None, 10, [], None)
     assert [r.run_id for r in page] == [r.run_id for r in everything if r.run_id not in deleted][:10]
+
+
+def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given an experiment projected into S3 columns (change markers in the table, manifest item, one object per
+    column), when runs change afterwards, then projected searches answer as the full read, before and after the
+    projector runs again; and a projection whose objects are gone falls back to the full read."""
+    boto3.client("s3").create_bucket(Bucket="projections")
+    now = [1_700_000_000_000]  # the writers' markers and the projectors share this clock
+    monkeypatch.setattr("stratus.store.dynamodb.tracking._now_ms", lambda: now[0])
+    store = DynamoTrackingStore()
+    projections = S3RunProjectionStore("projections")
+    projector = ProjectionService(store, projections, min_runs=5, clock=lambda: now[0])
+    projected = RunService(store, runs._experiments, projections=projector)  # noqa: SLF001 - the fixture's
+    experiment = runs._experiments.create("projected", None, {})  # noqa: SLF001
+    ids = []
+    for i in range(30):
+        run = runs.create(experiment, "ana", 1_000 + i % 4, {"team": "ab"[i % 2]}, f"r{i}")
+        runs.log_batch(run.run_id, [Metric("loss", (i * 7 % 11) / 10, 1, 0)], {"p": str(i % 3)}, [])
+        ids.append(run.run_id)
+    assert store.changed_run_ids(experiment, 0) == set(ids)
+    assert store.has_runs(experiment, 30) and not store.has_runs(experiment, 31)
+    now[0] += 120_000  # past the settle margin: the projection holds every run so far
+    assert projector.refresh(experiment)
+    now[0] += 120_000
+    manifest = projections.manifest(experiment)
+    assert manifest is not None and manifest.run_count == 30 and "m:loss" in manifest.columns
+    queries = [("", ["metrics.loss ASC"]), ("params.p = '1' and tags.team = 'a'", []), ("metrics.loss > 0.3", [])]
+
+    def same() -> None:
+        for filter_string, order in queries:
+            expected, _ = runs.search([experiment], filter_string, None, 7, order, None)
+            found, _ = projected.search([experiment], filter_string, None, 7, order, None)
+            assert found == expected, filter_string
+
+    same()
+    assert store.changed_run_ids(experiment, now[0] - 60_000) == set()
+    runs.log_batch(ids[0], [Metric("loss", -1.0, 2, 1)], {}, [])
+    runs.delete(ids[1])
+    assert store.changed_run_ids(experiment, now[0] - 60_000) == {ids[0], ids[1]}
+    same()
+    now[0] += 120_000
+    assert projector.refresh(experiment)
+    same()
+    manifest = projections.manifest(experiment)
+    assert manifest is not None
+    for key in [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="projections")["Contents"]]:
+        boto3.client("s3").delete_object(Bucket="projections", Key=key)
+    assert projections.read_columns(manifest, ["run_id"]) is None
+    same()

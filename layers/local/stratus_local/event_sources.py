@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -20,6 +21,9 @@ import boto3
 from stratus_local.template import QueueSourceSpec, RuleSourceSpec, StreamSourceSpec
 
 POLL_SECONDS = 0.5
+MAX_BATCHING_WINDOW_S = 5.0
+"""A stream mapping's MaximumBatchingWindowInSeconds, capped here: locally, waiting a minute for a projection helps
+nobody (docs/local.md)."""
 SHARD_DISCOVERY_POLLS = 20
 Invoke = Callable[[str, bytes, str], bytes]
 
@@ -115,6 +119,9 @@ class StreamPoller(_Poller):
         self._iterators: dict[str, str] = {}
         self._polls = 0
         self.stream_arn = ""
+        self._pending: list[dict[str, Any]] = []
+        self._pending_since = 0.0
+        self._window_s = min(source.batching_window_s, MAX_BATCHING_WINDOW_S)
 
     def start(self) -> None:
         table = self._dynamodb.describe_table(TableName=self.source.table)["Table"]
@@ -152,6 +159,14 @@ class StreamPoller(_Poller):
             self._iterators[shard_id] = page.get("NextShardIterator") or ""
             records = [_lambda_record(r, self.stream_arn, self._region) for r in page.get("Records", [])]
             records = [r for r in records if not self.source.filters or any(matches(f, r) for f in self.source.filters)]
+            if records and not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending.extend(records)
+        # The mapping's batching window, as Lambda applies it: records wait until a batch is full or the window ends.
+        if self._pending and (
+            len(self._pending) >= self.source.batch_size or time.monotonic() - self._pending_since >= self._window_s
+        ):
+            records, self._pending = self._pending, []
             for start in range(0, len(records), self.source.batch_size):
                 delivered += self._deliver(records[start : start + self.source.batch_size])
         return delivered

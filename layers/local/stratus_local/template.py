@@ -110,6 +110,7 @@ class StreamSourceSpec:
     batch_size: int = 100
     max_retries: int = 10
     filters: tuple[dict[str, Any], ...] = ()
+    batching_window_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -598,6 +599,7 @@ def _stream_source(logical_id: str, event_name: str, properties: dict[str, Any])
         batch_size=int(properties.get("BatchSize", 100)),
         max_retries=int(properties.get("MaximumRetryAttempts", 10)),
         filters=tuple(json.loads(f["Pattern"]) for f in filters),
+        batching_window_s=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
     )
 
 

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 ENV_NAMES = {
     "table_name": "STRATUS_TABLE_NAME",
     "artifact_bucket": "STRATUS_ARTIFACT_BUCKET",
+    "projection_bucket": "STRATUS_PROJECTION_BUCKET",
+    "projection_min_runs": "STRATUS_PROJECTION_MIN_RUNS",
     "default_artifact_root": "STRATUS_DEFAULT_ARTIFACT_ROOT",
     "artifact_access": "STRATUS_ARTIFACT_ACCESS",
     "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
@@ -31,6 +33,10 @@ class Settings(BaseModel):
 
     table_name: str = "stratus"  # template.yaml: StratusTable
     artifact_bucket: str = "stratus-artifacts"  # template.yaml: ArtifactBucket
+    # Search projections (docs/search-at-scale.md); empty: searches read experiments whole. template.yaml:
+    # SearchProjectionBucket. Experiments of fewer runs than projection_min_runs are not projected.
+    projection_bucket: str = ""
+    projection_min_runs: int = Field(default=2000, ge=1)
     default_artifact_root: str = ""  # empty: derived from artifact_access
     # proxied: new experiments get mlflow-artifacts:/<id> (bytes through the API, presigned S3 URLs);
     # direct: s3://<artifact_bucket>/mlartifacts/<id> (clients use their own AWS credentials).

@@ -27,6 +27,7 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
+from stratus.domain.projection import Columns, ProjectionManifest
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -70,6 +71,18 @@ class TrackingStore(Protocol):
         (start_time DESC, run_id ASC), shaped as ``list_runs`` shapes them, reading about a page rather than the
         experiment; None where the store cannot (then the caller reads the experiment whole)."""
 
+    def get_runs(self, experiment_id: str, run_ids: Collection[str]) -> list[Run]:
+        """Those of ``run_ids`` that are runs of the experiment, shaped as ``list_runs`` shapes them, read by key
+        (consistent); in no particular order."""
+
+    def changed_run_ids(self, experiment_id: str, since: int) -> set[str]:
+        """The runs of the experiment written since ``since`` (epoch ms), from the change markers every run write puts
+        before it writes (a marker may name a run whose write then failed)."""
+
+    def has_runs(self, experiment_id: str, count: int) -> bool:
+        """Whether the experiment has at least ``count`` runs (reading at most ``count`` keys); False for an
+        experiment without run order items."""
+
     def modify_run(self, run_id: str, change: RunChange, history: Iterable[Metric] = ()) -> Run:
         """Apply ``change``, then add ``history`` to the metric history (some of it may go in the same write)."""
 
@@ -105,6 +118,20 @@ class TrackingStore(Protocol):
 
 
 LoggedModelChange = Callable[[LoggedModel], None]
+
+
+class RunProjectionStore(Protocol):
+    """Experiments' search projections (``domain/projection.py``): a manifest, and columns written whole."""
+
+    def manifest(self, experiment_id: str) -> ProjectionManifest | None:
+        """The current manifest (consistent read); None if the experiment has no projection."""
+
+    def read_columns(self, manifest: ProjectionManifest, names: Collection[str]) -> Columns | None:
+        """Those of ``names`` the projection has; None if its objects are gone (a newer version replaced them)."""
+
+    def write(self, experiment_id: str, columns: Columns, watermark: int, previous: ProjectionManifest | None) -> bool:
+        """Store ``columns`` as the next version after ``previous``; False, and nothing current changed, if another
+        projector wrote a version since ``previous`` was read."""
 
 
 class LoggedModelStore(Protocol):

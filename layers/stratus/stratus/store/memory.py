@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 
 from stratus.domain import messages
 from stratus.domain.entities import (
@@ -20,6 +21,7 @@ from stratus.domain.entities import (
     WebhookDelivery,
 )
 from stratus.domain.ports import ExperimentChange, LoggedModelChange, RunChange
+from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 
 
@@ -31,7 +33,9 @@ class InMemoryTrackingStore:
         self._runs: dict[str, Run] = {}
         self._history: dict[tuple[str, str], set[tuple[int, int, float]]] = {}
         self._summaries: dict[str, list[DatasetSummary]] = {}  # per experiment, in the order first logged
+        self._changed: dict[str, int] = {}  # run id -> when last written (epoch ms): the change markers
         self._counter = 0
+        self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
     def next_experiment_id(self) -> str:
         with self._lock:
@@ -75,6 +79,24 @@ class InMemoryTrackingStore:
     def insert_run(self, run: Run) -> None:
         with self._lock:
             self._runs[run.run_id] = copy.deepcopy(run)
+            self._changed[run.run_id] = self.clock()
+
+    def get_runs(self, experiment_id: str, run_ids: Collection[str]) -> list[Run]:
+        with self._lock:
+            found = (self._runs.get(run_id) for run_id in run_ids)
+            return [copy.deepcopy(r) for r in found if r is not None and r.info.experiment_id == experiment_id]
+
+    def changed_run_ids(self, experiment_id: str, since: int) -> set[str]:
+        with self._lock:
+            return {
+                run_id
+                for run_id, at in self._changed.items()
+                if at >= since and run_id in self._runs and self._runs[run_id].info.experiment_id == experiment_id
+            }
+
+    def has_runs(self, experiment_id: str, count: int) -> bool:
+        with self._lock:
+            return sum(r.info.experiment_id == experiment_id for r in self._runs.values()) >= count
 
     def get_run(self, run_id: str) -> Run | None:
         with self._lock:
@@ -107,6 +129,7 @@ class InMemoryTrackingStore:
             after = copy.deepcopy(current)
             change(after)
             self._runs[run_id] = after
+            self._changed[run_id] = self.clock()
             self.append_metric_history(run_id, history)
             return copy.deepcopy(after)
 
@@ -125,6 +148,7 @@ class InMemoryTrackingStore:
         with self._lock:
             for run_id in run_ids:
                 self._runs[run_id].info.lifecycle_stage = stage
+                self._changed[run_id] = self.clock()
 
     def append_metric_history(self, run_id: str, metrics: Iterable[Metric]) -> None:
         with self._lock:
@@ -222,3 +246,34 @@ class InMemoryWebhookStore:
 
     def deliveries(self, webhook_id: str, limit: int) -> list[WebhookDelivery]:
         return list(reversed(self._log.get(webhook_id, [])))[:limit]
+
+
+class InMemoryRunProjectionStore:
+    """Search projections kept as given (columns copied on the way in and out)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._current: dict[str, tuple[ProjectionManifest, Columns]] = {}
+
+    def manifest(self, experiment_id: str) -> ProjectionManifest | None:
+        with self._lock:
+            found = self._current.get(experiment_id)
+            return found[0] if found else None
+
+    def read_columns(self, manifest: ProjectionManifest, names: Collection[str]) -> Columns | None:
+        with self._lock:
+            current, columns = self._current.get(manifest.experiment_id, (None, {}))
+            if current is None or current.version != manifest.version:
+                return None
+            return {name: list(columns[name]) for name in names if name in columns}
+
+    def write(self, experiment_id: str, columns: Columns, watermark: int, previous: ProjectionManifest | None) -> bool:
+        with self._lock:
+            if self.manifest(experiment_id) != previous:
+                return False
+            version = previous.version + 1 if previous else 1
+            manifest = ProjectionManifest(
+                experiment_id, version, watermark, len(columns.get("run_id", ())), tuple(sorted(columns)), f"v{version}"
+            )
+            self._current[experiment_id] = (manifest, {name: list(values) for name, values in columns.items()})
+            return True

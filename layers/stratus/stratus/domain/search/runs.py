@@ -287,6 +287,8 @@ class RunQuery:
 
     predicates: tuple[Predicate, ...]
     order: tuple[RunOrder, ...]
+    columns: frozenset[str] = frozenset()
+    """The projection columns (``domain/projection.py``) its predicates and order read, beyond the base ones."""
 
     @property
     def newest_first(self) -> bool:
@@ -311,7 +313,25 @@ def compile_run_search(filter_string: str | None, order_by: Sequence[str] | None
     order = _compile_order_by(order_by)
     predicates = [_compile_clause(clause) for clause in clauses]
     _check_bindable(clauses)
-    return RunQuery(tuple(predicates), tuple(order))
+    return RunQuery(tuple(predicates), tuple(order), _columns_read(clauses, order))
+
+
+def _columns_read(clauses: Sequence[Clause], order: Sequence[RunOrder]) -> frozenset[str]:
+    """What a query reads of a run, named as projection columns: ``m:``/``p:``/``t:`` plus the key, an attribute's
+    name, or ``datasets``. A filter on ``run_name`` reads the ``mlflow.runName`` tag; an order on it, the name."""
+    prefixes = {METRIC: "m:", PARAM: "p:", TAG: "t:"}
+    read: set[str] = set()
+    for clause in clauses:
+        key = translate_key_alias(clause.key)
+        if clause.entity == DATASET:
+            read.add("datasets")
+        elif clause.entity == ATTRIBUTE:
+            read.add(f"t:{MLFLOW_RUN_NAME}" if key == "run_name" else key)
+        else:
+            read.add(prefixes[clause.entity] + key)
+    for item in order:
+        read.add(item.key if item.entity == ATTRIBUTE else prefixes[item.entity] + item.key)
+    return frozenset(read)
 
 
 def validate_run_filter(filter_string: str | None) -> None:

@@ -3,6 +3,7 @@
 from stratus.domain.services.artifacts import ArtifactService
 from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.logged_models import LoggedModelService
+from stratus.domain.services.projection import ProjectionService
 from stratus.domain.services.promptlab import PromptlabService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
@@ -11,6 +12,7 @@ __all__ = [
     "ArtifactService",
     "ExperimentService",
     "LoggedModelService",
+    "ProjectionService",
     "PromptlabService",
     "RegistryService",
     "RunService",

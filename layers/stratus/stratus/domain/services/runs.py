@@ -28,12 +28,14 @@ from stratus.domain.metric_history import sorted_points
 from stratus.domain.names import random_run_name
 from stratus.domain.paging import create_page_token, page_token_snapshot, parse_page_token
 from stratus.domain.ports import TrackingStore
+from stratus.domain.projection import ThinRun
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 
 if TYPE_CHECKING:
     from stratus.domain.search.runs import RunQuery
+    from stratus.domain.services.projection import ProjectionService
 
 ModelMetricSink = Callable[[str, list[ModelMetric]], None]
 """Receives the metrics of a log-batch that name a logged model (LoggedModelService.log_metrics)."""
@@ -66,8 +68,10 @@ class RunService:
         experiments: ExperimentService,
         clock: Callable[[], int] = now_ms,
         model_metrics: ModelMetricSink | None = None,
+        projections: ProjectionService | None = None,
     ) -> None:
         self._store = store
+        self._projections = projections
         self._experiments = experiments
         self._clock = clock
         self._model_metrics = model_metrics
@@ -290,7 +294,7 @@ class RunService:
         def read() -> list[Run]:
             runs: list[Run] = []
             for experiment_id in canonical_ids:
-                runs.extend(r for r in self._store.list_runs(experiment_id) if r.info.lifecycle_stage in stages)
+                runs.extend(r for r in self._runs_to_search(experiment_id, query) if r.info.lifecycle_stage in stages)
             return query.apply(runs)
 
         newest = self._newest_first(query, canonical_ids, stages, page_token, max_results)
@@ -299,9 +303,35 @@ class RunService:
         else:
             listing = ("runs", canonical_ids, filter_string, tuple(stages), tuple(order_by))
             page, token = snapshot_page(self._search_snapshots, listing, page_token, max_results, read)
+        page = self._whole(page)
         page = [copy.copy(run) for run in page]  # the page's dataset inputs are filled in; the snapshot keeps its own
         self._store.fill_dataset_inputs(page)  # searches read dataset summaries; the page gets full inputs
         return page, token
+
+    def _runs_to_search(self, experiment_id: str, query: RunQuery) -> list[Run]:
+        """The experiment's runs for ``query``: from its search projection where it has one (thin runs, enough to
+        filter and order), else read whole."""
+        if self._projections is not None:
+            runs = self._projections.runs_to_search(experiment_id, query)
+            if runs is not None:
+                return runs
+        return self._store.list_runs(experiment_id)
+
+    def _whole(self, page: list[Run]) -> list[Run]:
+        """``page`` with its thin runs (from a projection) read whole, in the same order."""
+        thin: dict[str, list[str]] = {}
+        for run in page:
+            if isinstance(run, ThinRun):
+                thin.setdefault(run.info.experiment_id, []).append(run.info.run_id)
+        if not thin:
+            return page
+        whole = {run.info.run_id: run for e, ids in thin.items() for run in self._store.get_runs(e, ids)}
+        # a run deleted for good since the projection was read is left out, as a read a moment later would
+        return [
+            run if not isinstance(run, ThinRun) else whole[run.info.run_id]
+            for run in page
+            if not isinstance(run, ThinRun) or run.info.run_id in whole
+        ]
 
     def _newest_first(
         self,

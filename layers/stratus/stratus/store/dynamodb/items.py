@@ -125,6 +125,26 @@ class RunOrderItem(StratusItem):
     says the range is complete: experiments created before run order items existed have none and are read whole."""
 
 
+class ChangeMarkerItem(StratusItem):
+    """``C#<epoch ms, 13 digits>#<run_id>``: the run was (about to be) written at that time. Put before every run write
+    (in the create transaction; before a change, at most one per run every MARKER_COALESCE_MS per container), read by
+    search projections for the runs changed since the projection was made (``domain/services/projection.py``);
+    DynamoDB's TTL deletes it a day later."""
+
+    ttl = NumberAttribute()
+
+
+class ProjectionManifestItem(StratusItem):
+    """``P#`` in the experiment's partition: its search projection's version (conditional writes), watermark (epoch
+    ms), run count, S3 prefix and column names (a JSON list)."""
+
+    version = NumberAttribute()
+    watermark = NumberAttribute()
+    runs = NumberAttribute()
+    prefix = UnicodeAttribute()
+    columns = UnicodeAttribute()
+
+
 class ValueItem(StratusItem):
     value = UnicodeAttribute()
 
@@ -284,6 +304,8 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     RunInfoItem,
     RunDataItem,
     RunOrderItem,
+    ChangeMarkerItem,
+    ProjectionManifestItem,
     ValueItem,
     MetricChunkItem,
     DatasetItem,

@@ -36,6 +36,7 @@ from stratus.store.dynamodb.batch import batch_put
 from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
 from stratus.store.dynamodb.items import (
     DATA_SHARDS,
+    ChangeMarkerItem,
     CounterItem,
     DatasetItem,
     DatasetSummaryItem,
@@ -64,6 +65,11 @@ _ORDER_END = "T#\x7f"
 _ORDER_BATCH = 500
 _BATCH_GET_KEYS = 100  # AWS's limit per BatchGetItem
 _NEWEST_KEY_BASE = 2**63 - 1
+_MARKER_PREFIX = "C#"  # ChangeMarkerItem
+_MARKER_END = "C#\x7f"
+_MARKER_TTL_S = 86_400
+MARKER_COALESCE_MS = 10_000
+_MARKED_RUNS_KEPT = 10_000
 
 
 def _grouped(items: Iterable[dict[str, Any]]) -> tuple[dict[str, _StoredInfo], dict[str, list[_StoredShard]]]:
@@ -134,6 +140,7 @@ class DynamoTrackingStore:
 
     def __init__(self) -> None:
         self._experiment_of_run: dict[str, str] = {}
+        self._marked: dict[str, int] = {}  # run id -> when this container last put its change marker
 
     # ---------------------------------------------------------------- experiments
 
@@ -236,6 +243,7 @@ class DynamoTrackingStore:
                 tx.save(pointer, condition=RunPointerItem.pk.does_not_exist())
                 tx.save(_info_item(run, version=1))
                 tx.save(RunOrderItem(pk=f"EXP#{exp}", sk=_order_key(run.info.start_time, run.run_id)))
+                tx.save(_marker(exp, run.run_id, _now_ms()))
                 for n, shard in shards.items():
                     tx.save(_data_item(exp, run.run_id, n, shard, version=1))
         self._experiment_of_run[run.run_id] = exp
@@ -336,6 +344,64 @@ class DynamoTrackingStore:
             keys, last = [raw["sk"]["S"] for raw in page.get("Items", ())], page.get("LastEvaluatedKey")
         return self._runs_by_id(partition, visible[start:wanted])
 
+    def get_runs(self, experiment_id: str, run_ids: Collection[str]) -> list[Run]:
+        return self._runs_by_id(f"EXP#{experiment_id}", sorted(run_ids))
+
+    def changed_run_ids(self, experiment_id: str, since: int) -> set[str]:
+        """The run ids of the experiment's change markers from ``since`` on (consistent Query of their keys)."""
+        connection = ChangeMarkerItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        condition = ChangeMarkerItem.sk.between(f"{_MARKER_PREFIX}{max(since, 0):013d}", _MARKER_END)
+        found: set[str] = set()
+        start: dict[str, Any] | None = None
+        while True:
+            with translated():
+                page = connection.query(
+                    f"EXP#{experiment_id}", condition, consistent_read=True, exclusive_start_key=start
+                )
+            found.update(raw["sk"]["S"].rsplit("#", 1)[1] for raw in page.get("Items", ()))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+    def has_runs(self, experiment_id: str, count: int) -> bool:
+        """Counts run order items (69 bytes each), the ``T#`` marker first; without it the experiment's are not
+        complete, so False."""
+        connection = RunOrderItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        condition = RunOrderItem.sk.between(_ORDER_MARKER, _ORDER_END)
+        keys: list[str] = []
+        start: dict[str, Any] | None = None
+        while len(keys) <= count:
+            with translated():
+                page = connection.query(
+                    f"EXP#{experiment_id}",
+                    condition,
+                    exclusive_start_key=start,
+                    limit=count + 1 - len(keys),
+                    attributes_to_get=["sk"],
+                )
+            keys.extend(raw["sk"]["S"] for raw in page.get("Items", ()))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return bool(keys) and keys[0] == _ORDER_MARKER and len(keys) > count
+
+    def _mark_changed(self, experiment_id: str, run_ids: list[str]) -> None:
+        """Put a change marker for each run about to be written, unless this container put one for it less than
+        MARKER_COALESCE_MS ago (docs/search-at-scale.md, section 6: still exact, as the coalescing window plus a write's
+        longest duration is under the projections' settle margin)."""
+        now = _now_ms()
+        due = [r for r in run_ids if now - self._marked.get(r, -MARKER_COALESCE_MS) >= MARKER_COALESCE_MS]
+        if not due:
+            return
+        with translated():
+            if len(due) == 1:
+                _marker(experiment_id, due[0], now).save()
+            else:
+                batch_put([_marker(experiment_id, run_id, now) for run_id in due])
+        if len(self._marked) > _MARKED_RUNS_KEPT:
+            self._marked.clear()
+        self._marked.update(dict.fromkeys(due, now))
+
     def _runs_by_id(self, partition: str, run_ids: list[str]) -> list[Run]:
         """The runs, in the order given, shaped as ``list_runs`` shapes them: their info and data items by
         BatchGetItem (``1 + DATA_SHARDS`` keys a run, 100 keys a request, the requests side by side), raw."""
@@ -384,6 +450,8 @@ class DynamoTrackingStore:
             snapshot = self._load(run_id, with_datasets=False)
             if snapshot is None:
                 raise ResourceDoesNotExist(messages.run_not_found(run_id))
+            if not attempt:
+                self._mark_changed(snapshot.run.info.experiment_id, [run_id])
             after = copy.deepcopy(snapshot.run)
             change(after)
             written = self._write_run(snapshot, after, chunks)
@@ -424,6 +492,7 @@ class DynamoTrackingStore:
         """Transactions of up to 100 updates. Each bumps the run's version, so a writer that read the run before
         this change fails its condition, re-reads and sees the new stage."""
         chunks = [run_ids[i : i + _TRANSACTION_ITEMS] for i in range(0, len(run_ids), _TRANSACTION_ITEMS)]
+        self._mark_changed(experiment_id, run_ids)
 
         def write(chunk: list[str]) -> None:
             with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
@@ -617,6 +686,16 @@ class DynamoTrackingStore:
                     return None
                 raise
         return riding
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _marker(experiment_id: str, run_id: str, at_ms: int) -> ChangeMarkerItem:
+    return ChangeMarkerItem(
+        pk=f"EXP#{experiment_id}", sk=f"{_MARKER_PREFIX}{at_ms:013d}#{run_id}", ttl=at_ms // 1000 + _MARKER_TTL_S
+    )
 
 
 def _back_off(attempt: int) -> None:

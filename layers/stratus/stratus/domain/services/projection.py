@@ -1,0 +1,86 @@
+"""Search projections: keep an experiment's runs as columns (the projector), and answer a search from them merged
+with the runs changed since (the reader). docs/search-at-scale.md, sections 5 and 6, gives the reasoning.
+
+Exactness: every run write puts a change marker (time ``t``) before it writes, and completes or fails by
+``t + SETTLE_MARGIN_MS``. The projector reads the markers after ``W - SETTLE_MARGIN_MS`` (``W``: the previous
+watermark), re-reads those runs and stores the new columns with watermark = the time it started. A reader takes every
+run with a marker after ``W - SETTLE_MARGIN_MS`` from the table, and the rest from the columns: a write that ended
+before the search began is either in the table part (marker in the window) or was complete before the projector read
+it (marker older than the window). So a search sees the writes that returned before it, as the full read does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stratus.domain.entities import Run
+from stratus.domain.ports import RunProjectionStore, TrackingStore
+from stratus.domain.projection import BASE_COLUMNS, columns_of, replace_rows, thin_runs
+from stratus.domain.search.runs import RunQuery
+from stratus.domain.services.experiments import now_ms
+
+SETTLE_MARGIN_MS = 60_000
+"""How long a run write may take from its marker to its last item (29 s API timeout, clock skew), with room."""
+MAX_CHANGED_RUNS = 5_000
+"""Past this many runs changed in the window (a stalled projector, an experiment just deleted), a search reads the
+experiment whole instead."""
+MIN_RUNS = 2_000
+"""Experiments smaller than this are not projected: reading them whole is about as fast."""
+
+
+class ProjectionService:
+    def __init__(
+        self,
+        tracking: TrackingStore,
+        projections: RunProjectionStore,
+        min_runs: int = MIN_RUNS,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._tracking = tracking
+        self._projections = projections
+        self._min_runs = min_runs
+        self._clock = clock
+
+    # ---------------------------------------------------------------- reader
+
+    def runs_to_search(self, experiment_id: str, query: RunQuery) -> list[Run] | None:
+        """The experiment's runs, enough of each for ``query`` (thin runs from the projection, whole runs for those
+        changed since it was made); None when there is no usable projection: read the experiment whole then."""
+        manifest = self._projections.manifest(experiment_id)
+        if manifest is None:
+            return None
+        changed = self._tracking.changed_run_ids(experiment_id, manifest.watermark - SETTLE_MARGIN_MS)
+        if len(changed) > MAX_CHANGED_RUNS:
+            return None
+        wanted = [name for name in (*BASE_COLUMNS, *sorted(query.columns)) if name in manifest.columns]
+        columns = self._projections.read_columns(manifest, wanted)
+        if columns is None:
+            return None
+        projected = [run for run in thin_runs(experiment_id, columns) if run.info.run_id not in changed]
+        return projected + self._tracking.get_runs(experiment_id, changed)
+
+    # ---------------------------------------------------------------- projector
+
+    def refresh(self, experiment_id: str) -> bool:
+        """Bring the experiment's projection up to date; returns whether one was written. The first projection of an
+        experiment reads it whole (only once it holds ``min_runs`` runs); later ones re-read the runs changed since."""
+        for _ in range(3):  # another projector may write between our read and our write: start again from its version
+            started = self._clock()
+            manifest = self._projections.manifest(experiment_id)
+            if manifest is None:
+                if not self._tracking.has_runs(experiment_id, self._min_runs):
+                    return False
+                columns = columns_of(self._tracking.list_runs(experiment_id))
+            else:
+                changed = self._tracking.changed_run_ids(experiment_id, manifest.watermark - SETTLE_MARGIN_MS)
+                if not changed:
+                    return False
+                old = self._projections.read_columns(manifest, manifest.columns)
+                if old is None:
+                    continue
+                fresh = self._tracking.get_runs(experiment_id, changed)
+                gone = changed - {run.info.run_id for run in fresh}
+                columns = replace_rows(old, fresh, gone)
+            if self._projections.write(experiment_id, columns, started, manifest):
+                return True
+        return False
