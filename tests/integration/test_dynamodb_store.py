@@ -6,14 +6,16 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from experiment_listings import FullReadOnly, fill_and_compare_experiment_listings
 
 from stratus.domain.entities import Metric
 from stratus.domain.services import ExperimentService, ProjectionService, RunService
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
-from stratus.store.dynamodb.items import RunOrderItem
+from stratus.store.dynamodb.items import ExperimentOrderItem, RunOrderItem
 from stratus.store.s3 import S3RunProjectionStore
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
@@ -199,3 +201,27 @@ def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, mo
         boto3.client("s3").delete_object(Bucket="projections", Key=key)
     assert projections.read_columns(manifest, ["run_id"]) is None
     same()
+
+
+def test_experiments_listed_newest_first_from_their_order_items(runs: RunService) -> None:
+    """On DynamoDB: experiments listed from their order items (creation and last-update time, moved on rename,
+    delete and restore) page as the full read does, for every filter, order and view; a table whose Default
+    experiment predates the order items (no marker) reads every experiment."""
+    ticks = iter(range(10**6)).__next__
+
+    def factory() -> tuple[Any, Any]:
+        clock = lambda: 1_000 + ticks() // 3  # noqa: E731 - three calls share each millisecond: ties
+        store = DynamoTrackingStore()
+        return (
+            ExperimentService(store, "s3://b/mlartifacts", clock=clock),
+            ExperimentService(FullReadOnly(store), "s3://b/mlartifacts", clock=clock),
+        )
+
+    listings = fill_and_compare_experiment_listings(
+        factory, size=40, page_sizes=(7, 1000), views=("ALL", "DELETED_ONLY")
+    )
+    assert listings == 4 * 5 * 2 * 2
+    store = DynamoTrackingStore()
+    assert store.experiments_newest_first("creation_time") is not None
+    ExperimentOrderItem(pk="EXPORDER", sk="#").delete()
+    assert store.experiments_newest_first("creation_time") is None

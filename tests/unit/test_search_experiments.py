@@ -7,8 +7,10 @@ print it in an order that varies between the reference's worker processes; ours 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from experiment_listings import FullReadOnly, fill_and_compare_experiment_listings
 
 from stratus.domain.entities import Experiment
 from stratus.domain.search import (
@@ -17,7 +19,9 @@ from stratus.domain.search import (
     validate_experiment_filter,
     validate_experiment_order_by,
 )
+from stratus.domain.services import ExperimentService
 from stratus.errors import BadRequest, InvalidParameterValue
+from stratus.store.memory import InMemoryTrackingStore
 
 
 def make_experiment(experiment_id: str, name: str, created: int, updated: int, **tags: str) -> Experiment:
@@ -316,3 +320,22 @@ def test_filter_parsing_agrees_with_the_reference_parser(filter_string: str) -> 
         actual = _normalise(error.message)
 
     assert actual == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# listing newest first from the store's experiment order
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_newest_first_listings_page_as_the_full_read() -> None:
+
+    def factory() -> tuple[Any, Any]:
+        store = InMemoryTrackingStore()
+        ticks = iter(range(10**6)).__next__
+        clock = lambda: 1_000 + ticks() // 3  # noqa: E731 - three calls share each millisecond: ties
+        return (
+            ExperimentService(store, "s3://b/mlartifacts", clock=clock),
+            ExperimentService(FullReadOnly(store), "s3://b/mlartifacts", clock=clock),
+        )
+
+    assert fill_and_compare_experiment_listings(factory) == 4 * 5 * 3 * 4

@@ -5,7 +5,7 @@ so nothing in ``domain/`` imports ``store/``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +46,10 @@ class TrackingStore(Protocol):
         """Store a new experiment; ``ResourceAlreadyExists`` if its name is taken."""
 
     def get_experiment(self, experiment_id: str) -> Experiment | None: ...
+
+    def experiments_newest_first(self, by: str) -> Iterator[list[Experiment]] | None:
+        """Every experiment, in chunks, newest first by ``by`` (``creation_time`` or ``last_update_time``; ties by
+        id), reading as many chunks as the caller takes; None where the store cannot (then ``list_experiments``)."""
 
     def get_experiment_id_by_name(self, name: str) -> str | None: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from stratus.domain import messages
 from stratus.domain.entities import (
@@ -80,6 +80,12 @@ class InMemoryTrackingStore:
         with self._lock:
             self._runs[run.run_id] = copy.deepcopy(run)
             self._changed[run.run_id] = self.clock()
+
+    def experiments_newest_first(self, by: str) -> Iterator[list[Experiment]] | None:
+        with self._lock:
+            ordered = sorted(self._experiments.values(), key=lambda e: (-getattr(e, by), int(e.experiment_id)))
+            chunks = [[copy.deepcopy(e) for e in ordered[i : i + 50]] for i in range(0, len(ordered), 50)]
+        return iter(chunks)
 
     def get_runs(self, experiment_id: str, run_ids: Collection[str]) -> list[Run]:
         with self._lock:

@@ -171,6 +171,15 @@ class ExperimentQuery:
     predicates: tuple[Predicate, ...]
     order: tuple[ExperimentOrder, ...]
 
+    @property
+    def newest_first_by(self) -> str | None:
+        """``creation_time`` or ``last_update_time`` when the order is that time, newest first, then the id (either
+        way): the orders a store can list from its order items. None for any other order."""
+        first, rest = self.order[0], self.order[1:]
+        if first.ascending or first.key not in ("creation_time", "last_update_time"):
+            return None
+        return first.key if all(item.key == "experiment_id" for item in rest) else None
+
     def apply(self, experiments: Sequence[Experiment]) -> list[Experiment]:
         """The experiments that pass every clause, in the reference's order."""
         selected = list(experiments)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from stratus.domain import messages, validation
 from stratus.domain.artifact_paths import resolve_s3_location
 from stratus.domain.entities import ACTIVE, DELETED, Experiment
-from stratus.domain.paging import paginate
+from stratus.domain.paging import create_page_token, paginate, parse_page_token
 from stratus.domain.ports import TrackingStore
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 
+if TYPE_CHECKING:
+    from stratus.domain.search.experiments import ExperimentQuery
+
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
+NEWEST_FIRST_EXPERIMENTS = 5_000
+"""Up to this deep into a listing newest first, pages come from the store's experiment order; deeper ones read every
+experiment (the client's ``search_experiments`` pages by 1,000 at most)."""
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 
 
@@ -108,9 +115,38 @@ class ExperimentService:
 
         query = compile_experiment_search(filter_string, order_by)  # a bad filter costs no read
         self.ensure_default_experiment()
+        newest = self._newest_first(query, stages, page_token, max_results)
+        if newest is not None:
+            return newest
         candidates = [e for e in self._store.list_experiments() if e.lifecycle_stage in stages]
         matched = query.apply(candidates)
         return paginate(matched, page_token, max_results)
+
+    def _newest_first(
+        self, query: ExperimentQuery, stages: list[str], page_token: str | None, max_results: int
+    ) -> tuple[list[Experiment], str | None] | None:
+        """A search ordered newest first by creation or update time (the SDK's default, the web UI's list) read from
+        the store's order, chunk by chunk, until the page and the next experiment are known: about a page of reads
+        when the filter passes most experiments. None when the order, the depth or the store does not allow it."""
+        by = query.newest_first_by
+        start = parse_page_token(page_token)
+        if by is None or start + max_results > NEWEST_FIRST_EXPERIMENTS:
+            return None
+        chunks = self._store.experiments_newest_first(by)
+        if chunks is None:
+            return None
+        wanted = start + max_results + 1  # the page, and whether anything follows it
+        collected: list[Experiment] = []
+        ordered: list[Experiment] = []
+        for chunk in chunks:
+            collected.extend(e for e in chunk if e.lifecycle_stage in stages)
+            ordered = query.apply(collected)
+            # Ties on the time are ordered by id, so the experiment that decides the page's end must have its whole
+            # tie group read: stop only once the order has moved past its time.
+            if len(ordered) >= wanted and getattr(chunk[-1], by) != getattr(ordered[wanted - 1], by):
+                break
+        end = start + max_results
+        return ordered[start:end], (create_page_token(end) if len(ordered) > end else None)
 
     def rename(self, experiment_id: str, new_name: str) -> None:
         validation.validate_experiment_name(new_name)

@@ -125,6 +125,15 @@ class RunOrderItem(StratusItem):
     says the range is complete: experiments created before run order items existed have none and are read whole."""
 
 
+class ExperimentOrderItem(StratusItem):
+    """Keys only, in the ``EXPORDER`` partition: ``C#<newest creation>#<id>`` and ``U#<newest update>#<id>``, where
+    ``<newest ...>`` is ``2**63 - 1 - time`` and ``<id>`` the experiment id, both in 20 digits, so each range lists
+    experiments as MLflow orders them by ``creation_time DESC`` (its default) or ``last_update_time DESC``, ties by id.
+    ``C#`` is written once with the experiment; ``U#`` is moved in the same transaction as the experiment whenever its
+    last update time changes. The marker ``#`` says every experiment of the table has its items (it is written with
+    the Default experiment of a new table); without it, searches read every experiment."""
+
+
 class ChangeMarkerItem(StratusItem):
     """``C#<epoch ms, 13 digits>#<run_id>``: the run was (about to be) written at that time. Put before every run write
     (in the create transaction; before a change, at most one per run every MARKER_COALESCE_MS per container), read by
@@ -304,6 +313,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     RunInfoItem,
     RunDataItem,
     RunOrderItem,
+    ExperimentOrderItem,
     ChangeMarkerItem,
     ProjectionManifestItem,
     ValueItem,

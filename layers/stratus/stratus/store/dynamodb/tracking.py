@@ -42,6 +42,7 @@ from stratus.store.dynamodb.items import (
     DatasetSummaryItem,
     ExperimentItem,
     ExperimentNameItem,
+    ExperimentOrderItem,
     MetricChunkItem,
     RunDataItem,
     RunInfoItem,
@@ -65,6 +66,10 @@ _ORDER_END = "T#\x7f"
 _ORDER_BATCH = 500
 _BATCH_GET_KEYS = 100  # AWS's limit per BatchGetItem
 _NEWEST_KEY_BASE = 2**63 - 1
+_EXPERIMENT_ORDER = "EXPORDER"  # ExperimentOrderItem's partition
+_EXPERIMENT_ORDER_MARKER = "#"
+_CREATED, _UPDATED = "C#", "U#"
+_EXPERIMENT_CHUNK = 50
 _MARKER_PREFIX = "C#"  # ChangeMarkerItem
 _MARKER_END = "C#\x7f"
 _MARKER_TTL_S = 86_400
@@ -153,11 +158,18 @@ class DynamoTrackingStore:
     def insert_experiment(self, experiment: Experiment) -> None:
         item = _experiment_item(experiment)
         claim = ExperimentNameItem(pk=f"EXPNAME#{experiment.name}", sk="#", experiment_id=experiment.experiment_id)
+        # The Default experiment of a table no other experiment was created in yet (no id counter) says that every
+        # experiment has its order items: this code writes them for each one it creates.
+        first = experiment.experiment_id == "0" and not self._counter_exists()
         try:
             with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
                 tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
                 tx.save(item, condition=ExperimentItem.pk.does_not_exist())
                 tx.save(RunOrderItem(pk=f"EXP#{experiment.experiment_id}", sk=_ORDER_MARKER))
+                tx.save(_experiment_order(_CREATED, experiment.creation_time, experiment.experiment_id))
+                tx.save(_experiment_order(_UPDATED, experiment.last_update_time, experiment.experiment_id))
+                if first:
+                    tx.save(ExperimentOrderItem(pk=_EXPERIMENT_ORDER, sk=_EXPERIMENT_ORDER_MARKER))
         except TransactWriteError as exc:
             if is_condition_failure(exc):
                 raise ResourceAlreadyExists(messages.experiment_already_exists(experiment.name)) from exc
@@ -193,6 +205,51 @@ class DynamoTrackingStore:
                 if not start:
                     return experiments
 
+    @staticmethod
+    def _counter_exists() -> bool:
+        with translated():
+            try:
+                CounterItem.get("COUNTER", "experiment", consistent_read=True, attributes_to_get=["pk"])
+            except DoesNotExist:
+                return False
+        return True
+
+    def experiments_newest_first(self, by: str) -> Iterator[list[Experiment]] | None:
+        connection = ExperimentOrderItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        prefix = _CREATED if by == "creation_time" else _UPDATED
+        with translated():
+            marker = connection.get_item(_EXPERIMENT_ORDER, _EXPERIMENT_ORDER_MARKER, consistent_read=True)
+        if "Item" not in marker:
+            return None
+        return self._experiments_in_order(prefix)
+
+    def _experiments_in_order(self, prefix: str) -> Iterator[list[Experiment]]:
+        """Chunks of experiments in the order of the ``prefix`` range: a Query of keys (consistent), then the
+        experiments by BatchGetItem; chunks double from 50 keys to 1,000, since most searches want a page."""
+        connection = ExperimentOrderItem._get_connection()  # noqa: SLF001
+        condition = ExperimentOrderItem.sk.between(prefix, f"{prefix}\x7f")
+        start: dict[str, Any] | None = None
+        limit = _EXPERIMENT_CHUNK
+        while True:
+            with translated():
+                page = connection.query(
+                    _EXPERIMENT_ORDER, condition, consistent_read=True, exclusive_start_key=start, limit=limit
+                )
+            ids = [str(int(raw["sk"]["S"].rsplit("#", 1)[1])) for raw in page.get("Items", ())]
+            if ids:
+                yield self._experiments_by_id(ids)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+            limit = min(limit * 2, _ORDER_BATCH * 2)
+
+    @staticmethod
+    def _experiments_by_id(experiment_ids: list[str]) -> list[Experiment]:
+        """The experiments, in the order given (a missing one is left out)."""
+        keys = [{"pk": {"S": "EXPERIMENTS"}, "sk": {"S": f"E#{e}"}} for e in experiment_ids]
+        found = {e.experiment_id: e for e in map(_experiment_of_raw, _batch_get_raw(keys))}
+        return [found[e] for e in experiment_ids if e in found]
+
     def modify_experiment(self, experiment_id: str, change: ExperimentChange) -> Experiment:
         for _attempt in range(MAX_ATTEMPTS):
             with translated():
@@ -212,16 +269,23 @@ class DynamoTrackingStore:
     def _write_experiment(self, item: ExperimentItem, before: Experiment, after: Experiment) -> bool:
         new_item = _experiment_item(after, version=int(item.version) + 1)
         unchanged = ExperimentItem.version == item.version
+        moved = after.last_update_time != before.last_update_time
         try:
             with translated():
-                if after.name == before.name:
+                if after.name == before.name and not moved:
                     new_item.save(condition=unchanged)
                     return True
                 with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
-                    old = ExperimentNameItem(pk=f"EXPNAME#{before.name}", sk="#")
-                    tx.delete(old, condition=ExperimentNameItem.experiment_id == before.experiment_id)
-                    claim = ExperimentNameItem(pk=f"EXPNAME#{after.name}", sk="#", experiment_id=after.experiment_id)
-                    tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
+                    if after.name != before.name:
+                        old = ExperimentNameItem(pk=f"EXPNAME#{before.name}", sk="#")
+                        tx.delete(old, condition=ExperimentNameItem.experiment_id == before.experiment_id)
+                        claim = ExperimentNameItem(
+                            pk=f"EXPNAME#{after.name}", sk="#", experiment_id=after.experiment_id
+                        )
+                        tx.save(claim, condition=ExperimentNameItem.pk.does_not_exist())
+                    if moved:
+                        tx.delete(_experiment_order(_UPDATED, before.last_update_time, before.experiment_id))
+                        tx.save(_experiment_order(_UPDATED, after.last_update_time, after.experiment_id))
                     tx.save(new_item, condition=unchanged)
                 return True
         except (PutError, TransactWriteError) as exc:
@@ -404,29 +468,10 @@ class DynamoTrackingStore:
 
     def _runs_by_id(self, partition: str, run_ids: list[str]) -> list[Run]:
         """The runs, in the order given, shaped as ``list_runs`` shapes them: their info and data items by
-        BatchGetItem (``1 + DATA_SHARDS`` keys a run, 100 keys a request, the requests side by side), raw."""
+        BatchGetItem (``1 + DATA_SHARDS`` keys a run), raw."""
         suffixes = ("I", *(f"D{n}" for n in range(DATA_SHARDS)))
         keys = [{"pk": {"S": partition}, "sk": {"S": f"{_run_prefix(r)}{x}"}} for r in run_ids for x in suffixes]
-        client = RunItem._get_connection().connection.client  # noqa: SLF001 - pynamodb's own botocore client
-        table = RunItem.Meta.table_name
-
-        def read(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = []
-            request: dict[str, Any] = {table: {"Keys": batch, "ConsistentRead": True}}
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:
-                    _back_off(attempt)
-                with translated():
-                    answer = client.batch_get_item(RequestItems=request)
-                items.extend(answer.get("Responses", {}).get(table, ()))
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    return items
-            raise TemporarilyUnavailable("DynamoDB left keys of a batch read unprocessed; retry with backoff.")
-
-        batches = [keys[i : i + _BATCH_GET_KEYS] for i in range(0, len(keys), _BATCH_GET_KEYS)]
-        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
-            infos, shards = _grouped(raw for items in pool.map(read, batches) for raw in items)
+        infos, shards = _grouped(_batch_get_raw(keys))
         return self._assemble_runs(run_ids, infos, shards)
 
     @staticmethod
@@ -688,6 +733,33 @@ class DynamoTrackingStore:
         return riding
 
 
+def _batch_get_raw(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of ``keys`` (table keys, DynamoDB JSON) that exist, raw, read consistently by BatchGetItem: 100 keys
+    a request, the requests side by side, unprocessed keys sent again with backoff."""
+    client = StratusItem._get_connection().connection.client  # noqa: SLF001 - pynamodb's own botocore client
+    table = StratusItem.Meta.table_name
+
+    def read(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {table: {"Keys": batch, "ConsistentRead": True}}
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                _back_off(attempt)
+            with translated():
+                answer = client.batch_get_item(RequestItems=request)
+            items.extend(answer.get("Responses", {}).get(table, ()))
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+        raise TemporarilyUnavailable("DynamoDB left keys of a batch read unprocessed; retry with backoff.")
+
+    batches = [keys[i : i + _BATCH_GET_KEYS] for i in range(0, len(keys), _BATCH_GET_KEYS)]
+    if len(batches) == 1:
+        return read(batches[0])
+    with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+        return [raw for items in pool.map(read, batches) for raw in items]
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -795,6 +867,12 @@ def _experiment_of_raw(raw: dict[str, Any]) -> Experiment:
         creation_time=int(raw["creation_time"]["N"]),
         last_update_time=int(raw["last_update_time"]["N"]),
         tags={key: value["S"] for key, value in tags.items()},
+    )
+
+
+def _experiment_order(prefix: str, at_ms: int, experiment_id: str) -> ExperimentOrderItem:
+    return ExperimentOrderItem(
+        pk=_EXPERIMENT_ORDER, sk=f"{prefix}{_NEWEST_KEY_BASE - at_ms:020d}#{int(experiment_id):020d}"
     )
 
 
