@@ -24,6 +24,8 @@ SETTLE_MARGIN_MS = 60_000
 MAX_CHANGED_RUNS = 5_000
 """Past this many runs changed in the window (a stalled projector, an experiment just deleted), a search reads the
 experiment whole instead."""
+REREAD_SHARE = 4
+"""The projector reads the experiment whole instead of run by run once more than 1/REREAD_SHARE of its runs changed."""
 MIN_RUNS = 2_000
 """Experiments smaller than this are not projected: reading them whole is about as fast."""
 
@@ -75,6 +77,13 @@ class ProjectionService:
                 changed = self._tracking.changed_run_ids(experiment_id, manifest.watermark - SETTLE_MARGIN_MS)
                 if not changed:
                     return False
+                if len(changed) * REREAD_SHARE > manifest.run_count:
+                    # most runs changed (an experiment deleted or restored): one read of the experiment is cheaper
+                    # than reading each run by key (9 read units a run against about a quarter)
+                    columns = columns_of(self._tracking.list_runs(experiment_id))
+                    if self._projections.write(experiment_id, columns, started, manifest):
+                        return True
+                    continue
                 old = self._projections.read_columns(manifest, manifest.columns)
                 if old is None:
                     continue
