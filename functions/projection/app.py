@@ -4,7 +4,9 @@ date (docs/search-at-scale.md, section 5.4).
 
 What it projects comes from the markers and runs in the table, not from the records, so a replayed batch costs a
 little work and changes nothing, and an experiment whose projection cannot be written is reported as failed for all its
-records, so Lambda retries them and then sends them to the dead-letter queue."""
+records, so Lambda retries them and then sends them to the dead-letter queue. Records are grouped by experiment
+first (one projection per experiment and batch), which is why Powertools' record-by-record batch processor is not
+used here."""
 
 from __future__ import annotations
 
@@ -43,5 +45,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             get_logger().exception("projection failed", experiment_id=experiment_id)
             failures.extend({"itemIdentifier": s} for s in sequence_numbers)
             continue
-        get_logger().info("projected", experiment_id=experiment_id, written=written, records=len(sequence_numbers))
+        if written:
+            get_logger().info("projected", experiment_id=experiment_id, records=len(sequence_numbers))
     return {"batchItemFailures": failures}
