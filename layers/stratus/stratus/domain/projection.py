@@ -11,7 +11,7 @@ path orders exactly as the full read does by construction; the page's runs are r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +82,72 @@ def replace_rows(columns: Columns, fresh: Sequence[Run], gone: Iterable[str]) ->
     return {name: [values[i] for i in order] for name, values in merged.items()}
 
 
-def thin_runs(experiment_id: str, columns: Columns) -> list[ThinRun]:
-    """The runs of ``columns`` (as loaded for a query: base columns plus what it reads)."""
+def matching_rows(columns: Columns, predicates: Sequence[Callable[[Run], bool]]) -> range | list[int]:
+    """The rows of ``columns`` that every one of the query's ``predicates`` accepts, evaluated on a view of each row
+    rather than a run built for it: a selective filter then builds runs for the few rows it keeps."""
+    rows = range(len(columns[RUN_ID]))
+    if not predicates:
+        return rows
+    view = _RowView(columns)
+    kept = []
+    for i in rows:
+        view.row = i
+        if all(predicate(view) for predicate in predicates):  # type: ignore[arg-type]
+            kept.append(i)
+    return kept
+
+
+class _Values:
+    """``run.metrics`` / ``params`` / ``tags`` of the viewed row: ``get(key)`` as a dict's."""
+
+    __slots__ = ("_columns", "_prefix", "_view", "_metric")
+
+    def __init__(self, view: _RowView, prefix: str) -> None:
+        self._view, self._prefix = view, prefix
+        self._columns = view.columns
+        self._metric = prefix == METRIC_PREFIX
+
+    def get(self, key: str, default: Any = None) -> Any:
+        values = self._columns.get(self._prefix + key)
+        value = None if values is None else values[self._view.row]
+        if value is None:
+            return default
+        return Metric(key, value, 0, 0) if self._metric else value
+
+
+class _InfoView:
+    __slots__ = ("_view",)
+
+    def __init__(self, view: _RowView) -> None:
+        self._view = view
+
+    def __getattr__(self, name: str) -> Any:
+        column = {"lifecycle_stage": STAGE}.get(name, name)
+        values = self._view.columns.get(column)
+        return None if values is None else values[self._view.row]
+
+
+class _RowView:
+    """One row of the columns, seen as a run by the search predicates (which read ``info``, ``metrics``, ``params``,
+    ``tags`` and ``dataset_inputs``); ``row`` moves it."""
+
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+        self.row = 0
+        self.info = _InfoView(self)
+        self.metrics = _Values(self, METRIC_PREFIX)
+        self.params = _Values(self, PARAM_PREFIX)
+        self.tags = _Values(self, TAG_PREFIX)
+
+    @property
+    def dataset_inputs(self) -> list[DatasetInput]:
+        entries = self.columns.get(DATASETS)
+        return [_dataset_input(*entry) for entry in (entries[self.row] or [])] if entries else []
+
+
+def thin_runs(experiment_id: str, columns: Columns, selected: Iterable[int] | None = None) -> list[ThinRun]:
+    """The runs of ``columns`` (as loaded for a query: base columns plus what it reads), or of its ``selected``
+    rows."""
     rows = len(columns[RUN_ID])
     absent: list[Any] = [None] * rows
     attributes = {name: columns.get(name, absent) for name in ATTRIBUTE_COLUMNS}
@@ -95,7 +159,7 @@ def thin_runs(experiment_id: str, columns: Columns) -> list[ThinRun]:
     ]
     datasets = columns.get(DATASETS)
     runs: list[ThinRun] = []
-    for i in range(rows):
+    for i in range(rows) if selected is None else selected:
         info = RunInfo(
             run_id=columns[RUN_ID][i],
             experiment_id=experiment_id,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from stratus.domain.entities import Run
 from stratus.domain.ports import RunProjectionStore, TrackingStore
-from stratus.domain.projection import BASE_COLUMNS, columns_of, replace_rows, thin_runs
+from stratus.domain.projection import BASE_COLUMNS, columns_of, matching_rows, replace_rows, thin_runs
 from stratus.domain.search.runs import RunQuery
 from stratus.domain.services.experiments import now_ms
 
@@ -58,7 +58,10 @@ class ProjectionService:
         columns = self._projections.read_columns(manifest, wanted)
         if columns is None:
             return None
-        projected = [run for run in thin_runs(experiment_id, columns) if run.info.run_id not in changed]
+        # The query's filter runs on the columns first, so only the rows it keeps become runs; RunService applies the
+        # whole query again to these and to the changed runs read from the table.
+        kept = matching_rows(columns, query.predicates)
+        projected = [run for run in thin_runs(experiment_id, columns, kept) if run.info.run_id not in changed]
         return projected + self._tracking.get_runs(experiment_id, changed)
 
     # ---------------------------------------------------------------- projector
