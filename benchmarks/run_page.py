@@ -6,7 +6,9 @@ A run's page sends three registry calls: GraphQL ``GetRun`` (its ``modelVersions
 ``run_id = '<run>'``, and a prompt search (``tags.mlflow.prompt.is_prompt = 'true' AND
 tags.mlflow.prompt.run_ids ILIKE '%<run>%'``). The registry grows to each size in turn, one version per model (one of
 them from the run shown), and at each size each call is timed through ``stratus local`` (median wall time of
-``--repeat`` calls) with its DynamoDB requests counted. Figures only; results in docs/benchmarks.md.
+``--repeat`` calls) with its DynamoDB requests counted: none of them should grow with the registry (the prompt search
+reads the version summaries, 2 requests, where it read every model, 1 + models). Figures only; results in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """The registry store under moto with AWS's batch and transaction rules enforced: version numbers under concurrent
-registration, changes that touch several versions, rename and delete."""
+registration, changes that touch several versions, rename and delete, searches over every model from the version
+summaries."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -15,8 +18,10 @@ from botocore.client import BaseClient
 
 from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
 from stratus.domain.ports import RegistrySnapshot
+from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb import DynamoRegistryStore, bind_table
+from stratus.store.memory import InMemoryLoggedModelStore, InMemoryTrackingStore
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
 
@@ -206,3 +211,152 @@ def test_a_remembered_name_follows_renames_and_re_creations_by_other_containers(
     other.delete_model("b")
     assert store.get_model("b") is None
     assert store.get_model("a").description == "second"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- version summaries: every model in one Query
+
+RUN = "a" * 32
+
+
+def _service(store: DynamoRegistryStore) -> RegistryService:
+    """The service on this store, with a clock that moves at each reading (so renames and changes show)."""
+    tracking = InMemoryTrackingStore()
+    logged_models = LoggedModelService(InMemoryLoggedModelStore(), ExperimentService(tracking, "mlflow-artifacts:"))
+    clock = itertools.count(1_000)
+    return RegistryService(store, logged_models, tracking, "stratus-artifacts", clock=lambda: next(clock))
+
+
+def _register(registry: RegistryService, name: str, versions: int, **fields: Any) -> None:
+    registry.create_model(name, {"team": name}, f"about {name}")
+    for n in range(versions):
+        tags = {"n": str(n), "mlflow.prompt.run_ids": RUN} if n % 2 else {}
+        registry.create_version(name, f"runs:/{RUN}/model", RUN, tags, fields.get("link"), fields.get("about"), None)
+
+
+def _table_items(partition: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb")
+    return client.query(
+        TableName=parse_project(PROJECT_DIR).tables[0].name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": partition}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def _a_registry_with_every_kind_of_change(store: DynamoRegistryStore) -> None:
+    """Tags, descriptions, stages archived by a transition, aliases, a deleted version, a version with every optional
+    field (written through the store: the service leaves some empty), a renamed model, a deleted one, and a model of
+    51 versions renamed: too big for one transaction with its summaries, so the versions are renamed after it."""
+    registry = _service(store)
+    _register(registry, "alpha", 4, link="http://runs/1", about="first")
+    registry.transition_stage("alpha", 1, "Production", archive_existing=False, actor="me")
+    registry.transition_stage("alpha", 2, "production", archive_existing=True, actor="me")
+    registry.set_alias("alpha", "champion", 2, actor="me")
+    registry.set_alias("alpha", "old", 4, actor="me")
+    registry.set_version_tag("alpha", 3, "reviewed", "yes ✓")
+    registry.update_version("alpha", 3, "a better description")
+    registry.delete_version("alpha", 4, actor="me")
+    full = ModelVersion(
+        "alpha", 0, 7, 8, "models:/m-" + "1" * 32, "", "m-" + "1" * 32, "s3://bucket/m", None, "", "ü-user",
+        "Staging", "PENDING_REGISTRATION", "waiting", {"ü": "✓", "empty": ""},
+    )  # fmt: skip
+    store.create_version("alpha", lambda n: ModelVersion(**{**full.__dict__, "version": n}), 9)
+    _register(registry, "beta", 2)
+    registry.rename_model("beta", "beta-renamed")
+    _register(registry, "gone", 3)
+    registry.delete_model("gone")
+    _register(registry, "big", 51)
+    registry.set_alias("big", "champion", 51, actor="me")
+    registry.rename_model("big", "big-renamed")
+
+
+def test_a_search_over_every_model_reads_the_summaries_and_answers_what_reading_every_model_answers(
+    store: DynamoRegistryStore, requests_made: list[str]
+) -> None:
+    """Given a registry built through the service with every kind of change,
+    when every version is read (what a model-version search pinned to no model and no run reads),
+    then the versions are those, in that order, that reading the registry model by model gives, from 2 requests,
+    and still 2 once the registry has more models; and the summaries are exactly the versions that exist."""
+    _a_registry_with_every_kind_of_change(store)
+
+    requests_made.clear()
+    versions = store.all_versions()
+    assert requests_made == ["GetItem", "Query"]
+    assert versions == store._versions_model_by_model()
+    by_model: dict[str, list[int]] = {}
+    for version in versions:
+        by_model.setdefault(version.name, []).append(version.version)
+    assert by_model == {"alpha": [1, 2, 3, 5], "beta-renamed": [1, 2], "big-renamed": list(range(1, 52))}
+    renamed = store.get_model("big-renamed")
+    assert renamed is not None
+    assert {v.last_updated_timestamp for v in versions if v.name == "big-renamed"} == {renamed.last_updated_timestamp}
+    alpha = {v.version: v for v in versions if v.name == "alpha"}
+    assert [alpha[n].current_stage for n in (1, 2, 3)] == ["Archived", "Production", "None"]
+    assert (alpha[3].description, alpha[3].tags) == (
+        "a better description",
+        {"reviewed": "yes ✓"},
+    )
+
+    summaries = {item["sk"]["S"] for item in _table_items("MVSUM")}
+    assert len(summaries) == 1 + len(versions)  # the marker, and one summary a version: none of what was deleted
+
+    service = _service(store)
+    for n in range(6):  # moto copies the whole table in each transaction: a bigger registry only takes longer
+        _register(service, f"more-{n}", 1)
+    requests_made.clear()
+    more = store.all_versions()
+    assert requests_made == ["GetItem", "Query"]
+    assert len(more) == len(versions) + 6
+    assert more == store._versions_model_by_model()
+
+
+def test_a_registry_from_before_the_summaries_is_read_model_by_model(store: DynamoRegistryStore) -> None:
+    """Given a table whose versions were written before summaries existed (no marker, no summaries),
+    when every version is read, and after a model is added,
+    then every version is there all the same, read model by model; the marker is never written while models exist."""
+    registry = _service(store)
+    _register(registry, "alpha", 3)
+    registry.delete_version("alpha", 2, actor="me")
+    _register(registry, "beta", 2)
+    registry.rename_model("beta", "beta-renamed")
+    expected = store.all_versions()
+    client = boto3.client("dynamodb")
+    table = parse_project(PROJECT_DIR).tables[0].name
+    for item in _table_items("MVSUM"):
+        client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+    assert store.all_versions() == expected
+    _register(_service(store), "later", 2)
+    assert [item["sk"]["S"] for item in _table_items("MVSUM") if item["sk"]["S"] == "#"] == []
+    after = store.all_versions()
+    assert after == store._versions_model_by_model()
+    assert [(v.name, v.version) for v in after if v not in expected] == [("later", 1), ("later", 2)]
+
+
+def test_a_big_rename_goes_on_after_a_change_that_came_in_between(
+    store: DynamoRegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a model of 50 versions, too big to rename in one transaction with its summaries,
+    when another container changes a version between two of the rename's transactions,
+    then the rename reads the versions it has not done yet again and finishes: every version and every summary has
+    the new name and the rename time, and the change is kept."""
+    registry = _service(store)
+    _register(registry, "big", 50)
+    other = _service(DynamoRegistryStore())
+    original = DynamoRegistryStore._rename_chunk
+    calls: list[int] = []
+
+    def interleaved(*args: Any) -> bool:
+        calls.append(len(args[-1]))
+        if len(calls) == 2:
+            other.transition_stage("big-renamed", 50, "Staging", archive_existing=False, actor="someone")
+        return original(*args)
+
+    monkeypatch.setattr(DynamoRegistryStore, "_rename_chunk", staticmethod(interleaved))
+    renamed = registry.rename_model("big", "big-renamed")
+
+    assert calls == [49, 1, 1]  # the second transaction failed on the model item's check and was sent again
+    versions = store.all_versions()
+    assert versions == store._versions_model_by_model()
+    assert {(v.name, v.last_updated_timestamp) for v in versions} == {("big-renamed", renamed.last_updated_timestamp)}
+    assert [v.version for v in versions if v.current_stage == "Staging"] == [50]

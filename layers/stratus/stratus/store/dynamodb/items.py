@@ -20,6 +20,8 @@
 | model name claim    | ``RMNAME#<name>``  | ``#``                   | rm_id: the unique name, moved by a rename       |
 | model version       | ``RM#<rm_id>``     | ``V#<version:010d>``    | a version: stage, source, run, tags             |
 | promotion event     | ``RM#<rm_id>``     | ``H#<time:013d>#<id>``  | a stage transition or alias change              |
+| version summary     | ``MVSUM``          | ``<rm_id>#<ver:010d>``  | a version as a search needs it (compact JSON)   |
+| version summary mark| ``MVSUM``          | ``#``                   | keys only: every version has its summary        |
 | webhook             | ``WEBHOOKS``       | ``W#<webhook_id>``      | URL, events, status, encrypted secret           |
 | upload claim        | ``UPLOAD#<folder>``| ``#``                   | an S3-driven registration and its version       |
 | webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
@@ -259,6 +261,18 @@ class ModelVersionItem(StratusItem):
     by_run = RunVersionsIndex()
 
 
+class ModelVersionSummaryItem(StratusItem):
+    """``MVSUM``/``<rm_id>#<version:010d>``: a model version as ``all_versions`` rebuilds it, in one registry-wide
+    partition, so a model-version search not pinned to a model or a run reads one range instead of every model's
+    partition. Written in the same transaction as its ModelVersionItem (``registry._summary_body``: one compact JSON
+    object with the model's name and every field of the version, read raw). No ``run_id`` attribute: that would put
+    it in the RunVersions index. The marker ``#`` (no body), written with the first registered model of a table,
+    says that every version has its summary; registries created before summaries existed have none and are read
+    model by model."""
+
+    body = UnicodeAttribute(null=True)
+
+
 class PromotionEventItem(StratusItem):
     number = NumberAttribute()
     kind = UnicodeAttribute()
@@ -325,6 +339,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     RegisteredModelItem,
     ModelNameItem,
     ModelVersionItem,
+    ModelVersionSummaryItem,
     PromotionEventItem,
     WebhookItem,
     WebhookDeliveryItem,

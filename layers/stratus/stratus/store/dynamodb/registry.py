@@ -1,11 +1,13 @@
 """The model registry in DynamoDB. A registered model has a stable internal id (``rm_id``) so that a rename moves
 one name claim instead of every version; its item sits in the ``REGMODELS`` partition (one Query lists them all),
-its versions and promotion history in ``RM#<rm_id>``. Every change is one TransactWriteItems conditioned on the
+its versions and promotion history in ``RM#<rm_id>``, and a summary of each version in the registry-wide ``MVSUM``
+partition (one Query answers a search over every model). Every change is one TransactWriteItems conditioned on the
 versions of what it read. Costs per call: docs/data-model.md."""
 
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 import uuid
@@ -22,10 +24,11 @@ from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredMode
 from stratus.domain.ports import RegistryChange, RegistrySnapshot
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb.batch import batch_delete
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
 from stratus.store.dynamodb.items import (
     ModelNameItem,
     ModelVersionItem,
+    ModelVersionSummaryItem,
     PromotionEventItem,
     RegisteredModelItem,
     StratusItem,
@@ -33,8 +36,12 @@ from stratus.store.dynamodb.items import (
 )
 
 MODELS_PK = "REGMODELS"
+SUMMARIES_PK = "MVSUM"  # ModelVersionSummaryItem
+_SUMMARIES_MARKER = "#"  # every version of the table has its summary
+_SUMMARIES_FIRST, _SUMMARIES_END = "0", "g"  # every summary's sort key (rm_ids are hex), not the marker
 MAX_ATTEMPTS = 40  # many clients registering versions of one model at once all contend for its counter
-_TRANSACTION_ITEMS = 100
+_TRANSACTION_ITEMS = 100  # AWS's limit per TransactWriteItems
+_RENAMED_PER_TRANSACTION = (_TRANSACTION_ITEMS - 1) // 2  # a version and its summary, and a check of the model
 _PARALLEL_READS = 8
 _REMEMBERED_NAMES = 10_000  # name -> rm_id entries a container keeps (a few MB at most)
 
@@ -104,8 +111,29 @@ class DynamoRegistryStore:
         return [_model(item) for item in self._model_items()]
 
     def all_versions(self) -> list[ModelVersion]:
-        """1 Query of the models, then 1 Query per model (8 at a time): each model item gives its versions' partition
-        and their name, so no name claim is read."""
+        """From the version summaries when the table has all of them (their marker says so): 1 GetItem and 1 Query
+        of ``MVSUM`` (in 1 MB pages), whatever the number of models. In the order of the model-by-model read: models
+        by rm_id, then versions by number."""
+        connection = ModelVersionSummaryItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the connection
+        with translated():
+            marker = connection.get_item(SUMMARIES_PK, _SUMMARIES_MARKER, consistent_read=True)
+        if "Item" not in marker:
+            return self._versions_model_by_model()
+        in_summaries = ModelVersionSummaryItem.sk.between(_SUMMARIES_FIRST, _SUMMARIES_END)
+        versions: list[ModelVersion] = []
+        start: dict[str, Any] | None = None
+        with translated():
+            while True:
+                page = connection.query(SUMMARIES_PK, in_summaries, consistent_read=True, exclusive_start_key=start)
+                versions.extend(_version_of_summary(raw) for raw in page.get("Items", ()))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return versions
+
+    def _versions_model_by_model(self) -> list[ModelVersion]:
+        """Every version of a table whose versions may lack summaries (written before they existed): 1 Query of the
+        models, then 1 Query per model (8 at a time); each model item gives its versions' partition and their name,
+        so no name claim is read."""
         models = self._model_items()
 
         def versions(model: RegisteredModelItem) -> list[ModelVersion]:
@@ -166,13 +194,26 @@ class DynamoRegistryStore:
 
     # ---------------------------------------------------------------- writes
 
+    @staticmethod
+    def _registry_is_empty() -> bool:
+        connection = RegisteredModelItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the connection
+        in_registry = sort_key_prefix(RegisteredModelItem.sk, "M#")
+        with translated():
+            page = connection.query(MODELS_PK, in_registry, consistent_read=True, limit=1, attributes_to_get=["pk"])
+        return not page.get("Items")
+
     def create_model(self, model: RegisteredModel) -> None:
         rm_id = uuid.uuid4().hex
         claim = ModelNameItem(pk=f"RMNAME#{model.name}", sk="#", rm_id=rm_id)
+        # A registry without models has no version without a summary, and this code writes one with every version:
+        # the marker lets searches read the summaries (a table from before them never gets it while it has models).
+        first = self._registry_is_empty()
         try:
             with translated(), TransactWrite(connection=_connection()) as tx:
                 tx.save(claim, condition=ModelNameItem.pk.does_not_exist())
                 tx.save(_model_item(rm_id, model, version=1))
+                if first:
+                    tx.save(ModelVersionSummaryItem(pk=SUMMARIES_PK, sk=_SUMMARIES_MARKER))
         except TransactWriteError as exc:
             if is_condition_failure(exc):
                 raise ResourceAlreadyExists(rules.model_already_exists(model.name)) from exc
@@ -190,6 +231,7 @@ class DynamoRegistryStore:
                     new_item = _model_item(item.rm_id, model, version=int(item.version) + 1, last_version=number)
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     tx.save(_version_item(item.rm_id, version, 1), condition=ModelVersionItem.pk.does_not_exist())
+                    tx.save(_summary_item(item.rm_id, version))
                 return version
             except TransactWriteError as exc:
                 if not is_condition_failure(exc):
@@ -234,7 +276,8 @@ class DynamoRegistryStore:
     ) -> None:
         changed = [n for n, v in after.versions.items() if before.versions.get(n) != v]
         removed = [n for n in before.versions if n not in after.versions]
-        if len(changed) + len(removed) + len(events) + 1 > _TRANSACTION_ITEMS:
+        # A version changed or removed is two items: the version and its summary.
+        if 2 * (len(changed) + len(removed)) + len(events) + 1 > _TRANSACTION_ITEMS:
             raise InvalidParameterValue(
                 f"This change touches more than {_TRANSACTION_ITEMS - 1} items of registered model {item.name} at once."
             )
@@ -251,21 +294,24 @@ class DynamoRegistryStore:
                     _version_item(rm_id, after.versions[number], int(old.version) + 1),
                     condition=ModelVersionItem.version == old.version,
                 )
+                tx.save(_summary_item(rm_id, after.versions[number]))
             for number in removed:
                 old = version_items[number]
                 tx.delete(old, condition=ModelVersionItem.version == old.version)
+                tx.delete(_summary_key(rm_id, number))
             for event in events:
                 tx.save(_event_item(rm_id, event))
 
     def rename_model(self, name: str, new_name: str, touched: int) -> RegisteredModel:
         """Move the name claim and update the model in one transaction; the versions' last update becomes the rename
-        time too, as in the reference (in the same transaction while it fits, else right after)."""
+        time too, as in the reference, and their summaries take the new name (in the same transaction while it fits,
+        else right after: ``_rename_versions``)."""
         for attempt in range(MAX_ATTEMPTS):
             item = self._require(name)
             model = _model(item)
             model.name, model.last_updated_timestamp = new_name, touched
             versions = self._version_items(item.rm_id)
-            inside = versions if len(versions) + 3 <= _TRANSACTION_ITEMS else []
+            inside = versions if 2 * len(versions) + 3 <= _TRANSACTION_ITEMS else []
             try:
                 with translated(), TransactWrite(connection=_connection()) as tx:
                     old = ModelNameItem(pk=f"RMNAME#{name}", sk="#")
@@ -276,6 +322,7 @@ class DynamoRegistryStore:
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     for version in inside:
                         tx.update(version, actions=_renamed(version, new_name, touched))
+                        tx.save(_renamed_summary(item.rm_id, version, new_name, touched))
             except TransactWriteError as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -284,22 +331,88 @@ class DynamoRegistryStore:
                 _backoff(attempt)
                 continue
             if not inside:
-                with translated():
-                    for version in versions:
-                        version.update(actions=_renamed(version, new_name, touched))
+                self._rename_versions(item.rm_id, new_name, touched, int(item.version) + 1, versions)
             return model
         raise Conflict(f"Registered model {name} was changed concurrently too many times; retry.")
 
-    def delete_model(self, name: str) -> None:
-        """The name and the model go in one transaction (the model is gone for every reader at once); its versions
-        and history are deleted after, and are unreachable in between."""
-        item = self._require(name)
-        with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.delete(ModelNameItem(pk=f"RMNAME#{name}", sk="#"), condition=ModelNameItem.rm_id == item.rm_id)
-            tx.delete(item, condition=RegisteredModelItem.version == item.version)
+    def _rename_versions(
+        self, rm_id: str, new_name: str, touched: int, model_version: int, versions: list[ModelVersionItem]
+    ) -> None:
+        """After the rename's transaction, the versions and their summaries of a model too big for it: transactions
+        of 49 versions, each checking that the model item is still the one the rename wrote, since a summary carries
+        the name searches show. When another change came in between (a version changed or deleted), the versions
+        not done yet are read again and the rest goes on; when the model was renamed again or deleted, that change
+        has written (or deleted) them all and nothing more is done."""
+        pending = {int(version.number): version for version in versions}
+        for attempt in range(MAX_ATTEMPTS):
+            numbers = list(pending)
+            for start in range(0, len(numbers), _RENAMED_PER_TRANSACTION):
+                chunk = [pending[n] for n in numbers[start : start + _RENAMED_PER_TRANSACTION]]
+                if not self._rename_chunk(rm_id, new_name, touched, model_version, chunk):
+                    break
+                for version in chunk:
+                    del pending[int(version.number)]
+            if not pending:
+                return
+            _backoff(attempt)
+            model = self._model_item_by_id(rm_id)
+            if model is None or model.name != new_name:
+                return
+            model_version = int(model.version)
+            pending = {n: v for v in self._version_items(rm_id) if (n := int(v.number)) in pending}
+        raise Conflict(f"Registered model {new_name} was changed concurrently too many times; retry.")
+
+    @staticmethod
+    def _rename_chunk(
+        rm_id: str, new_name: str, touched: int, model_version: int, versions: list[ModelVersionItem]
+    ) -> bool:
+        """False if the model item changed since it was at ``model_version`` (nothing is written then)."""
         with translated():
-            leftovers = StratusItem.query(f"RM#{item.rm_id}", consistent_read=True, attributes_to_get=["pk", "sk"])
-            batch_delete(list(leftovers))
+            try:
+                with TransactWrite(connection=_connection()) as tx:
+                    tx.condition_check(
+                        RegisteredModelItem,
+                        MODELS_PK,
+                        f"M#{rm_id}",
+                        condition=RegisteredModelItem.version == model_version,
+                    )
+                    for version in versions:
+                        tx.update(version, actions=_renamed(version, new_name, touched))
+                        tx.save(_renamed_summary(rm_id, version, new_name, touched))
+            except TransactWriteError as exc:
+                # A transaction conflict wrote nothing, like a lost race: go on from a fresh read.
+                if is_condition_failure(exc) or is_transaction_conflict(exc):
+                    return False
+                raise
+        return True
+
+    def delete_model(self, name: str) -> None:
+        """The name, the model and its versions' summaries go in one transaction (the model is gone for every reader
+        at once); its versions and history are deleted after, and are unreachable in between. The keys of its
+        partition are read first: every write to it changes the model item too, so the transaction's condition on
+        that item also says that nothing was added since. A model with more than 98 versions has its summaries
+        deleted after the transaction as well, and a search may still show its versions for that moment."""
+        for attempt in range(MAX_ATTEMPTS):
+            item = self._require(name)
+            with translated():
+                keys = list(StratusItem.query(f"RM#{item.rm_id}", consistent_read=True, attributes_to_get=["pk", "sk"]))
+            summaries = [_summary_key(item.rm_id, int(key.sk[2:])) for key in keys if key.sk.startswith("V#")]
+            inside = summaries if len(summaries) + 2 <= _TRANSACTION_ITEMS else []
+            try:
+                with translated(), TransactWrite(connection=_connection()) as tx:
+                    tx.delete(ModelNameItem(pk=f"RMNAME#{name}", sk="#"), condition=ModelNameItem.rm_id == item.rm_id)
+                    tx.delete(item, condition=RegisteredModelItem.version == item.version)
+                    for summary in inside:
+                        tx.delete(summary)
+            except TransactWriteError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                _backoff(attempt)
+                continue
+            with translated():
+                batch_delete([*keys, *(summary for summary in summaries if not inside)])
+            return
+        raise Conflict(f"Registered model {name} was changed concurrently too many times; retry.")
 
     def _require(self, name: str) -> RegisteredModelItem:
         item = self._model_item(name)
@@ -323,6 +436,69 @@ def _renamed(version: ModelVersionItem, new_name: str, touched: int) -> list[Any
 
 def _version_sk(number: int) -> str:
     return f"V#{number:010d}"
+
+
+def _summary_key(rm_id: str, number: int) -> ModelVersionSummaryItem:
+    return ModelVersionSummaryItem(pk=SUMMARIES_PK, sk=f"{rm_id}#{number:010d}")
+
+
+def _summary_item(rm_id: str, v: ModelVersion) -> ModelVersionSummaryItem:
+    item = _summary_key(rm_id, v.version)
+    item.body = _summary_body(v)
+    return item
+
+
+def _renamed_summary(rm_id: str, item: ModelVersionItem, new_name: str, touched: int) -> ModelVersionSummaryItem:
+    version = _version(new_name, item)
+    version.last_updated_timestamp = touched
+    return _summary_item(rm_id, version)
+
+
+def _summary_body(v: ModelVersion) -> str:
+    """What ``_version`` gives for the version, as compact JSON: ``{"n": model name, "c": creation, "u": last update,
+    "s": source, "r": run_id, "m": model_id, "l": storage_location, "k": run_link, "d": description, "w": user_id,
+    "g": stage, "st": status, "sm": status_message, "t": tags}``, members that are None (or an empty run_id or tags)
+    left out; the number is in the sort key."""
+    fields = {
+        "n": v.name,
+        "c": v.creation_timestamp,
+        "u": v.last_updated_timestamp,
+        "s": v.source,
+        "r": v.run_id or None,
+        "m": v.model_id,
+        "l": v.storage_location,
+        "k": v.run_link,
+        "d": v.description,
+        "w": v.user_id,
+        "g": v.current_stage,
+        "st": v.status,
+        "sm": v.status_message,
+        "t": v.tags or None,
+    }
+    present = {key: value for key, value in fields.items() if value is not None}
+    return json.dumps(present, separators=(",", ":"), ensure_ascii=False)
+
+
+def _version_of_summary(raw: dict[str, Any]) -> ModelVersion:
+    """A version from its summary as DynamoDB returns it (raw: no pynamodb model for thousands of items)."""
+    body = json.loads(raw["body"]["S"])
+    return ModelVersion(
+        name=body["n"],
+        version=int(raw["sk"]["S"].rsplit("#", 1)[1]),
+        creation_timestamp=int(body["c"]),
+        last_updated_timestamp=int(body["u"]),
+        source=body["s"],
+        run_id=body.get("r", ""),
+        model_id=body.get("m"),
+        storage_location=body.get("l"),
+        run_link=body.get("k"),
+        description=body.get("d"),
+        user_id=body.get("w"),
+        current_stage=body["g"],
+        status=body["st"],
+        status_message=body.get("sm"),
+        tags=body.get("t", {}),
+    )
 
 
 def _model_item(rm_id: str, model: RegisteredModel, version: int, last_version: int = 0) -> RegisteredModelItem:
