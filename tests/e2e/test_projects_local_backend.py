@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from child_process import child_environment
 from mlflow.tracking import MlflowClient
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "wine_project"
@@ -26,9 +25,15 @@ def _mlflow_run(uri: str, folder: Path, experiment: str, *arguments: str) -> sub
         sys.executable, "-m", "mlflow", "run", str(folder),
         "--env-manager", "local", "--experiment-name", experiment, *arguments,
     ]  # fmt: skip
-    env = {**child_environment(), "MLFLOW_TRACKING_URI": uri}
-    # the entry point's `python` is this virtualenv's, as in a shell where it is activated
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # What a user's shell would give `mlflow run`, and nothing of this test worker's environment (earlier tests and
+    # the session's stack set variables there that a real shell does not have). The entry point's `python` is this
+    # virtualenv's, as in a shell where it is activated.
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": os.environ.get("HOME", str(folder.parent)),
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     return subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
         command, env=env, capture_output=True, text=True, timeout=RUN_SECONDS, check=False, cwd=folder.parent
     )
@@ -54,7 +59,10 @@ def _recorded(uri: str, experiment: str) -> dict[str, Any]:
 def _both(tracking_uri: str, reference_uri: str, folder: Path, name: str, *arguments: str) -> dict[str, Any]:
     recorded = {}
     for server, uri in (("stratus", tracking_uri), ("reference", reference_uri)):
-        _mlflow_run(uri, folder, name, *arguments)
+        completed = _mlflow_run(uri, folder, name, *arguments)
+        assert "=== Running command" in completed.stderr, (
+            f"{server}: {completed.stdout[-2000:]}{completed.stderr[-4000:]}"
+        )
         recorded[server] = _recorded(uri, name)
     return recorded
 
