@@ -194,16 +194,7 @@ class DynamoTrackingStore:
     def list_experiments(self) -> list[Experiment]:
         """Every experiment, read raw (DynamoDB JSON): with 10,000 experiments, pynamodb's model and map decoding
         were most of an experiments/search's CPU (docs/search-at-scale.md)."""
-        connection = ExperimentItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
-        experiments: list[Experiment] = []
-        start: dict[str, Any] | None = None
-        with translated():
-            while True:
-                page = connection.query("EXPERIMENTS", consistent_read=True, exclusive_start_key=start)
-                experiments.extend(_experiment_of_raw(raw) for raw in page.get("Items", ()))
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    return experiments
+        return [_experiment_of_raw(raw) for raw in _raw_items("EXPERIMENTS")]
 
     @staticmethod
     def _counter_exists() -> bool:
@@ -365,15 +356,7 @@ class DynamoTrackingStore:
         ranges = [(bounds[i], bounds[i + 1], last if i == 0 else None) for i in range(len(bounds) - 1)]
 
         def read(lower: str, upper: str, start: dict[str, Any] | None) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = []
-            while True:
-                page = connection.query(
-                    partition, RunItem.sk.between(lower, upper), consistent_read=True, exclusive_start_key=start
-                )
-                items.extend(page.get("Items", ()))
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    return items
+            return list(_raw_items(partition, RunItem.sk.between(lower, upper), start))
 
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             for items in pool.map(lambda r: read(*r), ranges):
@@ -413,19 +396,8 @@ class DynamoTrackingStore:
 
     def changed_run_ids(self, experiment_id: str, since: int) -> set[str]:
         """The run ids of the experiment's change markers from ``since`` on (consistent Query of their keys)."""
-        connection = ChangeMarkerItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
         condition = ChangeMarkerItem.sk.between(f"{_MARKER_PREFIX}{max(since, 0):013d}", _MARKER_END)
-        found: set[str] = set()
-        start: dict[str, Any] | None = None
-        while True:
-            with translated():
-                page = connection.query(
-                    f"EXP#{experiment_id}", condition, consistent_read=True, exclusive_start_key=start
-                )
-            found.update(raw["sk"]["S"].rsplit("#", 1)[1] for raw in page.get("Items", ()))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return found
+        return {raw["sk"]["S"].rsplit("#", 1)[1] for raw in _raw_items(f"EXP#{experiment_id}", condition)}
 
     def has_runs(self, experiment_id: str, count: int) -> bool:
         """Counts run order items (69 bytes each), the ``T#`` marker first; without it the experiment's are not
@@ -731,6 +703,19 @@ class DynamoTrackingStore:
                     return None
                 raise
         return riding
+
+
+def _raw_items(partition: str, condition: Any = None, start: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of ``partition`` (within the sort-key ``condition``), raw (DynamoDB JSON), read consistently page
+    after page from ``start`` on: no pynamodb model, whose decoding is most of the CPU of reading thousands."""
+    connection = StratusItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+    while True:
+        with translated():
+            page = connection.query(partition, condition, consistent_read=True, exclusive_start_key=start)
+        yield from page.get("Items", ())
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
 
 
 def _batch_get_raw(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
