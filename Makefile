@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup browser local test test-unit test-integration test-e2e lint template-check bench bench-compare bench-load conformance clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e ./client
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,7 +28,7 @@ local: setup
 	$(BIN)/stratus local $(ARGS)
 
 test: setup browser
-	$(BIN)/python -m ruff check layers functions tests
+	$(BIN)/python -m ruff check layers functions client runner tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 test-unit: setup
@@ -41,8 +41,8 @@ test-e2e: setup browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: setup
-	$(BIN)/python -m ruff check layers functions tests
-	$(BIN)/python -m ruff format --check layers functions tests
+	$(BIN)/python -m ruff check layers functions client runner tests
+	$(BIN)/python -m ruff format --check layers functions client runner tests
 
 template-check:
 	bash .ci/sam-checks.sh

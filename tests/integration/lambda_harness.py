@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -33,12 +34,22 @@ class LambdaContext:
         return self.timeout_ms
 
 
-def load_function(folder: str) -> ModuleType:
-    """``functions/<folder>/app.py`` as a fresh module ``<folder>_app``."""
-    spec = importlib.util.spec_from_file_location(f"{folder}_app", PROJECT_DIR / "functions" / folder / "app.py")
+def load_function(folder: str, module_name: str = "app") -> ModuleType:
+    """``functions/<folder>/<module_name>.py`` as a fresh module ``<folder>_<module_name>``, with its folder on
+    ``sys.path`` while it imports (as Lambda's task root is), and the sibling modules it imported dropped afterwards
+    so that the next function's siblings are its own."""
+    code_dir = PROJECT_DIR / "functions" / folder
+    spec = importlib.util.spec_from_file_location(f"{folder}_{module_name}", code_dir / f"{module_name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    siblings = {path.stem for path in code_dir.glob("*.py")}
+    sys.path.insert(0, str(code_dir))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(code_dir))
+        for name in siblings:
+            sys.modules.pop(name, None)
     return module
 
 

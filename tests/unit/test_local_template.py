@@ -320,6 +320,17 @@ def test_an_import_from_another_stack_has_no_local_value() -> None:
         resolver.resolve({"Fn::ImportValue": "shared-vpc"})
 
 
+def test_a_batch_job_queue_and_definition_are_referenced_by_arn_as_on_aws() -> None:
+    """Job events carry the queue's ARN; a rule matching ``!Ref ProjectJobQueue`` must see the same string."""
+    resources = {"ProjectJobQueue": {"Type": "AWS::Batch::JobQueue"}, "Def": {"Type": "AWS::Batch::JobDefinition"}}
+    resolver = Resolver({"Resources": resources})
+
+    assert resolver.resolve({"Ref": "ProjectJobQueue"}) == (
+        "arn:aws:batch:us-east-1:000000000000:job-queue/project-job-queue"
+    )
+    assert resolver.resolve({"Ref": "Def"}) == "arn:aws:batch:us-east-1:000000000000:job-definition/def:1"
+
+
 def test_no_value_drops_the_key() -> None:
     resolver = Resolver({"Resources": {}})
 

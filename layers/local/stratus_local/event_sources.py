@@ -229,6 +229,17 @@ class RulePoller(_Poller):
         )
         self._start_thread(f"rule-{name}")
 
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every event already on the queue has been handled (or ``timeout_s``); True if it was."""
+        deadline = time.monotonic() + timeout_s
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        while self.queue_url and time.monotonic() < deadline:
+            counts = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+            if not any(int(counts.get(name, "0")) for name in names):
+                return True
+            time.sleep(POLL_SECONDS)
+        return not self.queue_url
+
     def poll_once(self) -> int:
         answer = self._sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]

@@ -10,6 +10,7 @@ each function's Environment from template.yaml) in ``os.environ`` and puts it ba
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from stratus_local.backends import (
     create_queues,
     create_tables,
 )
+from stratus_local.batch import MAX_RUNNING_JOBS, BatchEmulator
 from stratus_local.event_sources import QueuePoller, RulePoller, StreamPoller
 from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
@@ -54,6 +56,10 @@ _RUNNING_ENDPOINTS: set[str] = set()
 would read the first one's endpoints as an external AWS and share its tables and buckets."""
 """Variables that only label logs and metrics: functions may differ on them without changing behaviour."""
 """Lambda sets these itself; a template cannot."""
+LOCAL_RUNNER_IMAGE = "stratus-runner:local"
+"""The ProjectRunnerImage parameter locally: set, so project runs are enabled; the emulated Batch ignores images."""
+RULE_DRAIN_SECONDS = 5.0
+"""How long stopping waits for the end events of the project jobs it killed to reach their function."""
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -87,6 +93,7 @@ class LocalStack:
         self.project_dir = Path(project_dir).resolve()
         self.auth = auth
         self.parameter_overrides = {
+            "ProjectRunnerImage": LOCAL_RUNNER_IMAGE,
             **samconfig_parameter_overrides(self.project_dir),
             "AuthorizationType": "JWT" if auth else "NONE",
             **(parameter_overrides or {}),
@@ -116,6 +123,7 @@ class LocalStack:
         self._artifact_access = "direct"
         self._pollers: list[StreamPoller | RulePoller | QueuePoller] = []
         self._running_endpoint: str | None = None
+        self._batch: BatchEmulator | None = None
 
     @property
     def base_url(self) -> str:
@@ -157,6 +165,9 @@ class LocalStack:
             ui = UiGateway(gateway)  # MLflow's web UI on the same port, as `mlflow server` serves it
             self._ui_build = ui.assets.build
             self._server = GatewayHTTPServer((self.host, self.port), ui, self.log if self.log_requests else None)
+            # Where project jobs reach the API (the server puts it in their MLFLOW_TRACKING_URI); on AWS, the API's URL.
+            self._apply_environment({"STRATUS_TRACKING_URI": self._local_url()})
+            self._start_batch(self.endpoints)
             serve_in_thread(self._server)
         except BaseException:
             self.stop()
@@ -170,6 +181,7 @@ class LocalStack:
         if server is not None:
             server.shutdown()
             server.server_close()
+        self._stop_batch()
         for poller in self._pollers:
             poller.stop()
         self._pollers = []
@@ -222,6 +234,10 @@ class LocalStack:
             user_value = self._saved_env.get(name, os.environ.get(name))
             if user_value is not None:
                 values[name] = user_value
+        self._apply_environment(values)
+
+    def _apply_environment(self, values: dict[str, str | None]) -> None:
+        """Set (or, for None, remove) variables in this process, remembering their values to restore on stop."""
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             if value is None:
@@ -310,6 +326,71 @@ class LocalStack:
                 rule_poller.start()
                 self._pollers.append(rule_poller)
                 self.report.append(f"{function.logical_id} receives the events of rule {rule.name} on {rule.bus}")
+
+    def _start_batch(self, endpoints: Endpoints) -> None:
+        """AWS Batch for the project functions: each job runs here as a process of the runner (docs/local.md)."""
+        runner_dir = self.project_dir / "runner"
+        if not (runner_dir / "stratus_runner").is_dir():  # a project of its own: this repository's runner
+            runner_dir = Path(__file__).resolve().parents[3] / "runner"
+        self._batch = BatchEmulator(
+            aws_endpoint=endpoints.default,
+            runner_dir=runner_dir,
+            region=os.environ["AWS_REGION"],
+            extra_environment=self._job_credentials(),
+            log=self.log,
+        )
+        self._apply_environment({"AWS_ENDPOINT_URL_BATCH": self._batch.start()})
+        definition = os.environ.get("STRATUS_PROJECT_JOB_DEFINITION", "")
+        if definition:  # the template's job definition, which the server submits to and copies for docker_env images
+            container = {
+                "image": LOCAL_RUNNER_IMAGE,
+                "command": ["python", "-m", "stratus_runner"],
+                "environment": [{"name": "MLFLOW_TRACKING_URI", "value": self._local_url()}],
+            }
+            self._batch.register_job_definition(
+                {
+                    "jobDefinitionName": definition.rsplit("/", 1)[-1].partition(":")[0],
+                    "type": "container",
+                    "containerProperties": container,
+                    "retryStrategy": {"attempts": 1},
+                    "platformCapabilities": ["FARGATE"],
+                }
+            )
+        self.report.append(
+            f"Batch: emulated at {self._batch.endpoint}; project jobs run here with runner/ "
+            f"({MAX_RUNNING_JOBS} at a time; job images are ignored)"
+        )
+        if importlib.util.find_spec("mlflow") is None:
+            self.report.append("WARNING: project runs need mlflow in this Python: pip install 'stratus[ui]'")
+
+    def _job_credentials(self) -> dict[str, str]:
+        """What a project job's MLflow client needs to reach this stack, beside the variables the server gives it:
+        the emulated S3 for direct artifacts, and a credential when the API requires one (on AWS, SigV4)."""
+        environment = self.client_environment()
+        if self.auth is not None and self.auth.token:
+            environment["MLFLOW_TRACKING_TOKEN"] = self.auth.token
+        elif self.auth is not None and self.auth.users:
+            user, password = next(iter(self.auth.users.items()))
+            environment.update({"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password})
+        return environment
+
+    def _stop_batch(self) -> None:
+        """Stop the project jobs, then let their last events reach the function that ends their runs, so no run is
+        left RUNNING in a state directory."""
+        batch, self._batch = self._batch, None
+        if batch is None or not batch.stop():
+            return
+        for poller in self._pollers:
+            if isinstance(poller, RulePoller):
+                poller.drain(RULE_DRAIN_SECONDS)
+
+    def _local_url(self) -> str:
+        """The base URL as a process of this machine reaches it (a wildcard address is not one to connect to)."""
+        if self._server is None:
+            raise RuntimeError("the stack is not started")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104 - compared, not bound
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._server.port}"
 
     def _autosave_loop(self) -> None:
         """Copy new and changed S3 objects to the state folder every few seconds (unchanged ones are skipped by

@@ -6,7 +6,8 @@ CloudFormation short tags (``!Ref``, ``!Sub``, ``!GetAtt``, ...) are loaded as t
 
 * ``!Ref`` of a DynamoDB table or S3 bucket gives its local name: the resource's ``TableName``/``BucketName`` when
   that is a literal string, else the logical id in kebab case (``StratusTable`` -> ``stratus-table``,
-  ``ArtifactBucket`` -> ``artifact-bucket``). Other resources give their logical id.
+  ``ArtifactBucket`` -> ``artifact-bucket``). Other resources give their kebab-case logical id too, except Batch job
+  queues, job definitions and compute environments, whose ``!Ref`` is an ARN on AWS: an ARN built from that name.
 * ``!Ref`` of a parameter gives its ``Default``; pseudo parameters give local values (account ``000000000000``).
 * ``!GetAtt`` gives ARNs and names built from the same local names.
 * ``!Sub``, ``!Join``, ``!Select``, ``!Split``, ``!If``, ``!Equals``, ``!Not``, ``!And``, ``!Or``, ``!FindInMap`` and
@@ -40,6 +41,12 @@ KMS_ALIAS_TYPE = "AWS::KMS::Alias"
 QUEUE_TYPE = "AWS::SQS::Queue"
 BUCKET_TYPE = "AWS::S3::Bucket"
 
+_ARN_REFS = {
+    "AWS::Batch::JobQueue": "job-queue/{name}",
+    "AWS::Batch::JobDefinition": "job-definition/{name}:1",
+    "AWS::Batch::ComputeEnvironment": "compute-environment/{name}",
+}
+"""Resource types whose ``!Ref`` is an ARN (resource part after the account), built from the local name."""
 _NO_VALUE = object()
 """What ``!Ref AWS::NoValue`` resolves to: the enclosing key or list item is dropped."""
 
@@ -276,8 +283,17 @@ class Resolver:
                 return [item.strip() for item in str(default).split(",")]
             return default if isinstance(default, str) else str(default)
         if name in self.resources:
-            return self.physical_name(name)
+            return self._resource_ref(name)
         raise TemplateError(f"!Ref {name}: no such parameter or resource")
+
+    def _resource_ref(self, logical_id: str) -> str:
+        """A resource's ``!Ref``: its local name, or its ARN for the types whose ``Ref`` is an ARN on AWS (Batch's:
+        the project functions compare the queue ARN in job events with the one they were given)."""
+        name = self.physical_name(logical_id)
+        kind = self.resources[logical_id].get("Type", "")
+        if kind in _ARN_REFS:
+            return f"arn:aws:batch:{self.region}:{LOCAL_ACCOUNT_ID}:{_ARN_REFS[kind].format(name=name)}"
+        return name
 
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if logical_id not in self.resources:

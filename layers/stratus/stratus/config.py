@@ -23,6 +23,11 @@ ENV_NAMES = {
     "webhook_allow_private_ips": "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
     "region": "AWS_REGION",
     "authorization_type": "STRATUS_AUTHORIZATION_TYPE",
+    "project_bucket": "STRATUS_PROJECT_BUCKET",
+    "project_job_queue": "STRATUS_PROJECT_JOB_QUEUE",
+    "project_job_definition": "STRATUS_PROJECT_JOB_DEFINITION",
+    "project_defaults": "STRATUS_PROJECT_DEFAULTS",
+    "tracking_uri": "STRATUS_TRACKING_URI",
 }
 
 
@@ -51,6 +56,14 @@ class Settings(BaseModel):
     # template.yaml's AuthorizationType. With an authorizer in front, a run's user is the caller it authenticated;
     # with NONE, the client's claim (as in MLflow).
     authorization_type: Literal["AWS_IAM", "JWT", "NONE"] = "NONE"
+    # Project runs (docs/projects.md): packages under projects/packages/ of this bucket (empty: the artifact bucket);
+    # jobs on this Batch queue and definition (empty: project runs are off); jobs call Stratus back at tracking_uri;
+    # project_defaults is JSON of the default vcpu, memory, timeout and max_wait (template.yaml's Project* parameters).
+    project_bucket: str = ""
+    project_job_queue: str = ""
+    project_job_definition: str = ""
+    project_defaults: str = ""
+    tracking_uri: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -16,6 +16,7 @@ from stratus.api.routes import (
     meta,
     metrics,
     openapi,
+    projects,
     registry,
     runs,
     webhooks,
@@ -29,6 +30,7 @@ from stratus.domain.services import (
     RegistryService,
     RunService,
 )
+from stratus.domain.services.projects import ProjectService
 from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
@@ -91,6 +93,16 @@ def build_artifacts_api(artifact_service: ArtifactService) -> APIGatewayHttpReso
     for prefix in ARTIFACT_PREFIXES:
         app.include_router(artifacts.build(artifact_service), prefix=prefix)
     app.include_router(artifacts.build_ui_upload(artifact_service))
+    install_error_handlers(app)
+    return app
+
+
+def build_projects_api(project_service: ProjectService) -> APIGatewayHttpResolver:
+    """MLflow Projects run by Stratus (``/api/2.0/stratus/projects/...``), served by their own function."""
+    app = APIGatewayHttpResolver()
+    for prefix in STRATUS_PREFIXES:
+        app.include_router(projects.build(project_service), prefix=prefix)
+    install_actor(app)
     install_error_handlers(app)
     return app
 

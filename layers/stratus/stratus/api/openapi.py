@@ -188,6 +188,7 @@ def whole_api() -> list[APIGatewayHttpResolver]:
         app.build_tracking_api(nothing, nothing, nothing, nothing),
         app.build_artifacts_api(nothing),
         app.build_registry_api(nothing, nothing),
+        app.build_projects_api(nothing),
         ui_app.build_ui_api(nothing, nothing),
     ]
 

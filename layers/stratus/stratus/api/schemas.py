@@ -503,3 +503,24 @@ class GraphqlRequest(Request):
     query: Any = None
     variables: Any = None
     operation_name: Any = Field(default=None, validation_alias=AliasChoices("operationName", "operation_name"))
+
+
+# ---------------------------------------------------------------------------------------------- project runs
+
+
+class CreateProjectPackage(Request):
+    experiment_id: RequiredStr
+
+
+class SubmitProjectRun(Request):
+    run_id: RequiredStr
+    package_id: RequiredStr
+    entry_point: RequiredStr
+    parameters: dict[str, str] = Field(default_factory=dict)
+    env_manager: str | None = None
+    backend_config: dict[str, Any] = Field(default_factory=dict)
+    docker_image: str | None = None
+
+
+class GetProjectRun(Request):
+    run_id: RequiredStr

@@ -22,6 +22,8 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
+from stratus.domain.projects import ProjectRun
+from stratus.domain.services.projects import PackageUpload
 
 
 def _double(value: float) -> float | str:
@@ -244,4 +246,37 @@ def webhook_delivery(d: WebhookDelivery) -> dict[str, Any]:
         "success": d.success,
         "response_status": d.response_status,
         "error_message": d.error_message,
+    }
+
+
+def project_run(r: ProjectRun) -> dict[str, Any]:
+    """A project run as ``/api/2.0/stratus/projects/runs/*`` answers it (docs/projects.md); unset fields are null."""
+    return {
+        "run_id": r.run_id,
+        "experiment_id": r.experiment_id,
+        "state": r.state,
+        "run_status": r.run_status,
+        "entry_point": r.entry_point,
+        "parameters": r.parameters,
+        "env_manager": r.env_manager,
+        "resources": r.resources.as_dict(),
+        "docker_image": r.docker_image,
+        "job_id": r.job_id,
+        "package_uri": r.package_uri,
+        "user": r.user,
+        "submitted_at": r.submitted_at,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "exit_code": r.exit_code,
+        "end_reason": r.end_reason,
+        "log_stream": r.log_stream,
+    }
+
+
+def package_upload(p: PackageUpload) -> dict[str, Any]:
+    return {
+        "package_id": p.package_id,
+        "package_uri": p.package_uri,
+        "upload_url": p.upload_url,
+        "upload_headers": p.upload_headers,
     }

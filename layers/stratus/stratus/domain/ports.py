@@ -28,6 +28,7 @@ from stratus.domain.entities import (
     WebhookDelivery,
 )
 from stratus.domain.projection import Columns, ProjectionManifest
+from stratus.domain.projects import ProjectResources, ProjectRun
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -269,3 +270,70 @@ class ArtifactStore(Protocol):
     def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------- project runs
+
+
+class ProjectRunStore(Protocol):
+    """Project runs (``domain.projects``): one record per MLflow run, written with a check on its ``revision`` so the
+    API and job events never overwrite each other; runs not yet ended are also listed for the periodic sweep.
+    Adapter: ``store.dynamodb.DynamoProjectRunStore``."""
+
+    def create(self, run: ProjectRun) -> bool:
+        """Store a new project run; False when ``run.run_id`` already has one."""
+
+    def get(self, run_id: str) -> ProjectRun | None: ...
+
+    def save(self, run: ProjectRun) -> bool:
+        """Store ``run`` if nobody saved it since it was read (``run.revision``), bumping the revision; False when
+        someone did. An ended run leaves the list of active ones in the same write."""
+
+    def active(self, limit: int) -> list[ProjectRun]:
+        """Up to ``limit`` runs not yet ended, oldest submission first."""
+
+
+class ProjectPackages(Protocol):
+    """Uploaded project packages (gzipped tarballs) in the stack's bucket. Adapter: ``store.s3.S3ProjectPackages``."""
+
+    def uri(self, package_id: str) -> str:
+        """The package's ``s3://`` URI (what the runner downloads)."""
+
+    def upload_url(self, package_id: str) -> tuple[str, dict[str, str]]:
+        """A time-limited PUT URL for the package, and the headers the PUT must carry."""
+
+    def size(self, package_id: str) -> int | None:
+        """The package's size, or None when it was never uploaded."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One project job, as the scheduler submits it."""
+
+    name: str
+    resources: ProjectResources
+    environment: dict[str, str]
+    tags: dict[str, str]
+    docker_image: str | None = None
+
+
+class JobScheduler(Protocol):
+    """Where project jobs run: AWS Batch (``store.batch.BatchJobScheduler``); under ``stratus local`` the same API,
+    answered by worker processes."""
+
+    def submit(self, job: JobRequest) -> str:
+        """Submit ``job``; its job id."""
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        """Stop the job whether it waits or runs; its end arrives as a job event."""
+
+    def describe(self, job_ids: list[str]) -> list[dict[str, object]]:
+        """The jobs as state-change events describe them (``jobId``, ``status``, ``statusReason``, ``container``,
+        ...); jobs the scheduler no longer knows are left out."""
+
+
+class JobLogs(Protocol):
+    """A job's output. Adapter: ``store.logs.CloudWatchJobLogs``."""
+
+    def read(self, stream: str, max_bytes: int) -> tuple[bytes, bool]:
+        """The stream's lines (at most ``max_bytes``) and whether it was cut short."""

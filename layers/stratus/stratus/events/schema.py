@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from stratus.events.publisher import bus_entry
+
 SOURCE = "stratus.registry"
 SCHEMA_VERSION = "1"
 
@@ -73,9 +75,4 @@ class RegistryEvent(BaseModel):
 
     def entry(self, bus_name: str) -> dict[str, Any]:
         """The PutEvents entry."""
-        return {
-            "Source": SOURCE,
-            "DetailType": self.detail_type,
-            "Detail": self.detail.model_dump_json(),
-            "EventBusName": bus_name,
-        }
+        return bus_entry(SOURCE, self.detail_type, self.detail, bus_name)

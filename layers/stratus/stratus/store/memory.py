@@ -22,6 +22,7 @@ from stratus.domain.entities import (
 )
 from stratus.domain.ports import ExperimentChange, LoggedModelChange, RunChange
 from stratus.domain.projection import Columns, ProjectionManifest
+from stratus.domain.projects import ProjectRun
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
 
 
@@ -283,3 +284,33 @@ class InMemoryRunProjectionStore:
             )
             self._current[experiment_id] = (manifest, {name: list(values) for name, values in columns.items()})
             return True
+
+
+class InMemoryProjectRunStore:
+    """``ProjectRunStore`` in a dict, with the same revision checks as DynamoDB's."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, ProjectRun] = {}
+
+    def create(self, run: ProjectRun) -> bool:
+        if run.run_id in self.runs:
+            return False
+        self.runs[run.run_id] = copy.deepcopy(run)
+        return True
+
+    def get(self, run_id: str) -> ProjectRun | None:
+        found = self.runs.get(run_id)
+        return copy.deepcopy(found) if found else None
+
+    def save(self, run: ProjectRun) -> bool:
+        current = self.runs.get(run.run_id)
+        if current is None or current.revision != run.revision:
+            return False
+        stored = copy.deepcopy(run)
+        stored.revision += 1
+        self.runs[run.run_id] = stored
+        return True
+
+    def active(self, limit: int) -> list[ProjectRun]:
+        waiting = sorted((r for r in self.runs.values() if not r.settled), key=lambda r: (r.submitted_at, r.run_id))
+        return [copy.deepcopy(r) for r in waiting[:limit]]

@@ -140,6 +140,22 @@ class RunService:
 
         return self._store.modify_run(run_id, change).info
 
+    def end(self, run_id: str, status: str, end_time: int, tags: dict[str, str]) -> bool:
+        """End a run that Stratus runs (a project run) with ``status`` and ``tags``, in one write; False when the run
+        is gone or deleted (nothing is written to it then)."""
+
+        def change(run: Run) -> None:
+            _check_active(run)
+            run.info.status = status
+            run.info.end_time = end_time
+            run.tags.update(tags)
+
+        try:
+            self._store.modify_run(run_id, change)
+        except (ResourceDoesNotExist, InvalidParameterValue):
+            return False
+        return True
+
     def delete(self, run_id: str) -> None:
         self._set_lifecycle(run_id, DELETED)
 

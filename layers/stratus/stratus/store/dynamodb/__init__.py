@@ -2,6 +2,7 @@
 
 from stratus.store.dynamodb.binding import bind_table
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
+from stratus.store.dynamodb.projects import DynamoProjectRunStore
 from stratus.store.dynamodb.registry import DynamoRegistryStore
 from stratus.store.dynamodb.tracking import DynamoTrackingStore
 from stratus.store.dynamodb.uploads import DynamoUploadClaims
@@ -9,6 +10,7 @@ from stratus.store.dynamodb.webhooks import DynamoWebhookStore
 
 __all__ = [
     "DynamoLoggedModelStore",
+    "DynamoProjectRunStore",
     "DynamoRegistryStore",
     "DynamoTrackingStore",
     "DynamoUploadClaims",

@@ -25,6 +25,8 @@
 | webhook             | ``WEBHOOKS``       | ``W#<webhook_id>``      | URL, events, status, encrypted secret           |
 | upload claim        | ``UPLOAD#<folder>``| ``#``                   | an S3-driven registration and its version       |
 | webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
+| project run         | ``PROJRUN#<run_id>``| ``#``                  | a project run's job: state, revision, record    |
+| active project run  | ``PROJRUNS``       | ``A#<submitted:013d>#<run_id>`` | keys only: a project run not yet ended |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -317,6 +319,20 @@ class UploadClaimItem(StratusItem):
     reason = UnicodeAttribute(null=True)
 
 
+class ProjectRunItem(StratusItem):
+    """``PROJRUN#<run_id>``/``#``: the job side of a project run (``domain.projects.ProjectRun``) as JSON, with its
+    state and a revision every save checks."""
+
+    state = UnicodeAttribute()
+    revision = NumberAttribute()
+    body = UnicodeAttribute()
+
+
+class ActiveProjectRunItem(StratusItem):
+    """``PROJRUNS``/``A#<submitted_at:013d>#<run_id>``: one per project run not yet ended (the sweep's list); written
+    with the run, deleted in the write that ends it."""
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -344,4 +360,6 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     WebhookItem,
     WebhookDeliveryItem,
     UploadClaimItem,
+    ProjectRunItem,
+    ActiveProjectRunItem,
 )

@@ -1,0 +1,26 @@
+"""ProjectsFunction: composition root of the project-run API (``/api/2.0/stratus/projects/...``): packages,
+submission, status and cancellation of ``mlflow run --backend stratus`` runs (docs/projects.md). The job events go to
+ProjectJobEventsFunction (``jobs.py``, same folder); both build their service in ``wiring.py``."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from wiring import project_service
+
+from stratus.api.app import build_projects_api
+from stratus.config import Settings
+from stratus.observability import get_logger
+
+
+@cache
+def api() -> APIGatewayHttpResolver:
+    return build_projects_api(project_service(Settings.from_env()))
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_logger().append_keys(route=event.get("routeKey"))
+    return api().resolve(event, context)
