@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, RESOURCE_ALREADY_EXISTS, ErrorCode
 
-from mlflow_stratus.http import StratusHttp, put_file
+from mlflow_stratus.http import StratusHttp, put_file, put_part
 
 PREFIX = "/api/2.0/stratus/projects"
 
 
 @dataclass(frozen=True)
 class Package:
-    """Where to upload a packed project: answered by ``POST .../packages``."""
+    """Where to upload a packed project, as ``POST .../packages`` answers: one presigned PUT (``upload_url``), or for
+    a large package a multipart upload (``upload_id``, one presigned URL per ``part_size`` bytes)."""
 
     package_id: str
     package_uri: str
-    upload_url: str
-    upload_headers: dict[str, str]
+    upload_url: str | None = None
+    upload_headers: dict[str, str] = field(default_factory=dict)
+    upload_id: str | None = None
+    part_size: int = 0
+    part_urls: tuple[str, ...] = ()
 
 
 class ProjectsApi:
@@ -36,10 +40,21 @@ class ProjectsApi:
         """The API of the Stratus server at the tracking URI, with MLflow's credentials for it."""
         return cls(StratusHttp(tracking_uri))
 
-    def create_package(self, experiment_id: str) -> Package:
-        """Reserve a package (and its presigned upload URL) in the experiment."""
-        answer = self._http.post(f"{PREFIX}/packages", {"experiment_id": str(experiment_id)})
+    def create_package(self, experiment_id: str, size_bytes: int | None = None) -> Package:
+        """Reserve a package of ``size_bytes`` in the experiment, and where to upload it."""
+        body: dict[str, Any] = {"experiment_id": str(experiment_id)}
+        if size_bytes is not None:
+            body["size_bytes"] = int(size_bytes)
+        answer = self._http.post(f"{PREFIX}/packages", body)
         try:
+            if answer.get("part_urls"):
+                return Package(
+                    package_id=answer["package_id"],
+                    package_uri=answer["package_uri"],
+                    upload_id=answer["upload_id"],
+                    part_size=int(answer["part_size"]),
+                    part_urls=tuple(answer["part_urls"]),
+                )
             return Package(
                 package_id=answer["package_id"],
                 package_uri=answer["package_uri"],
@@ -52,8 +67,18 @@ class ProjectsApi:
             ) from None
 
     def upload(self, package: Package, path: str | os.PathLike[str]) -> None:
-        """PUT the packed project to the package's upload URL."""
-        put_file(package.upload_url, package.upload_headers, path)
+        """PUT the packed project to the package's upload URL, or part by part, then join the parts."""
+        if package.upload_url is not None:
+            put_file(package.upload_url, package.upload_headers, path)
+            return
+        parts = [
+            {"part_number": number, "etag": put_part(url, path, (number - 1) * package.part_size, package.part_size)}
+            for number, url in enumerate(package.part_urls, start=1)
+        ]
+        self._http.post(
+            f"{PREFIX}/packages/complete",
+            {"package_id": package.package_id, "upload_id": package.upload_id, "parts": parts},
+        )
 
     def submit(self, run_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Submit the project run of MLflow run ``run_id``; its ProjectRun.

@@ -106,6 +106,23 @@ def put_file(url: str, headers: Mapping[str, str], path: str | os.PathLike[str],
         )
 
 
+def put_part(url: str, path: str | os.PathLike[str], offset: int, size: int, timeout: float = 600) -> str:
+    """PUT ``size`` bytes of the file at ``path`` from ``offset`` to a presigned part ``url``; the part's ETag."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(size)
+    try:
+        response = cloud_storage_http_request("put", url, data=chunk, timeout=timeout)
+    except requests.RequestException as error:
+        raise MlflowException(f"Uploading the project package failed: {_redact(str(error))}") from None
+    if not 200 <= response.status_code < 300:
+        raise MlflowException(
+            f"Uploading a part of the project package failed: HTTP {response.status_code}: {_excerpt(response.text)}",
+            error_code=get_error_code(response.status_code),
+        )
+    return str(response.headers.get("ETag", ""))
+
+
 def _excerpt(text: str) -> str:
     text = text.strip()
     if len(text) > _BODY_EXCERPT:

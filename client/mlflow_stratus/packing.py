@@ -23,8 +23,9 @@ from mlflow_stratus.gitignore import IgnoreRules, parse_gitignore
 
 _logger = logging.getLogger(__name__)
 
-#: One presigned PUT takes at most 5 GB (S3's limit for a single upload).
-MAX_PACKAGE_BYTES = 5 * 1024**3
+#: Past this size a package is uploaded in parts (any size S3 takes), but the job downloads it all before it starts:
+#: a warning suggests keeping data out of the project.
+LARGE_PACKAGE_BYTES = 1024**3
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ def pack_project(root: str | os.PathLike[str], destination: str | os.PathLike[st
         for name in names:
             _add_member(tar, root_path, name)
     size = destination_path.stat().st_size
-    if size > MAX_PACKAGE_BYTES:
-        raise MlflowException(
-            f"The packed project is {size} bytes, over the 5 GB a single upload takes; list large data files in "
+    if size > LARGE_PACKAGE_BYTES:
+        _logger.warning(
+            "the packed project is %d bytes; every job downloads it before it starts: list large data files in "
             ".gitignore and read them from S3 in the entry point instead",
-            error_code=INVALID_PARAMETER_VALUE,
+            size,
         )
     _logger.info("packed project %s: %d files, %d bytes", root_path, len(names), size)
     return PackedProject(path=destination_path, members=len(names), size=size)

@@ -111,7 +111,7 @@ class StratusBackend(AbstractBackend):
                 body["docker_image"] = project.docker_env["image"]
             try:
                 _tag_project_env(MlflowClient(tracking_uri), run_id, project, env_manager)
-                package = api.create_package(active_run.info.experiment_id)
+                package = api.create_package(active_run.info.experiment_id, packed.size)
                 api.upload(package, packed.path)
                 api.submit(run_id, {"package_id": package.package_id, **body})
             except BaseException:

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from lambda_harness import EVENTS_DIR, PROJECT_DIR, LambdaContext, api_event, load_function
 from moto.core.config import default_user_config
 
@@ -230,3 +231,35 @@ def test_unknown_project_run_is_a_404(world):
         world["projects"], "projects_submit.json", "/api/2.0/stratus/projects/runs/get", "GET", {"run_id": "f" * 32}
     )
     assert status == 404 and answer["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_large_package_is_uploaded_in_presigned_parts(world):
+    status, package = request(
+        world["projects"],
+        "projects_submit.json",
+        "/api/2.0/stratus/projects/packages",
+        "POST",
+        {"experiment_id": "0", "size_bytes": 150 * 2**20},
+    )
+    assert status == 200, package
+    assert "upload_url" not in package and len(package["part_urls"]) == 2
+    parts = [b"a" * 5 * 2**20, b"tail"]  # every part but the last at least 5 MiB, as S3 requires
+    etags = []
+    for url, body in zip(package["part_urls"], parts, strict=True):
+        response = requests.put(url, data=body, timeout=30)
+        assert response.status_code == 200, response.text
+        etags.append(response.headers["ETag"])
+    status, answer = request(
+        world["projects"],
+        "projects_submit.json",
+        "/api/2.0/stratus/projects/packages/complete",
+        "POST",
+        {
+            "package_id": package["package_id"],
+            "upload_id": package["upload_id"],
+            "parts": [{"part_number": n, "etag": etag} for n, etag in enumerate(etags, start=1)],
+        },
+    )
+    assert (status, answer) == (200, {})
+    bucket, key = package["package_uri"].removeprefix("s3://").split("/", 1)
+    assert boto3.client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"] == 5 * 2**20 + 4

@@ -178,7 +178,7 @@ def test_submit_uploads_the_package_and_sends_the_contract_body(
 
     assert isinstance(submitted, StratusSubmittedRun)
     assert stratus.routes() == ["packages", "upload", "runs/submit"]
-    assert stratus.sent("packages") == {"experiment_id": experiment_id}
+    assert stratus.sent("packages") == {"experiment_id": experiment_id, "size_bytes": len(stratus.uploaded)}
     assert stratus.upload_headers == {"Content-Type": "application/gzip"}
     with tarfile.open(fileobj=io.BytesIO(stratus.uploaded), mode="r:gz") as tar:
         assert sorted(tar.getnames()) == [".gitignore", "MLproject", "python_env.yaml", "train.py"]

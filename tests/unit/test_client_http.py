@@ -13,6 +13,7 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow_stratus import http
+from mlflow_stratus.api import Package, ProjectsApi
 from mlflow_stratus.http import StratusHttp, error_from_response, put_file
 
 URI = "https://stratus.example.test/prod"
@@ -209,3 +210,60 @@ def test_upload_connection_error_does_not_show_the_signature(monkeypatch, tmp_pa
 
     assert "Max retries exceeded with url: /k?... (Caused by timeout)" in raised.value.message
     assert "abc" not in raised.value.message
+
+
+def test_a_large_package_goes_up_part_by_part_then_is_joined(monkeypatch, tmp_path: Path) -> None:
+    sent: list[tuple[str, bytes]] = []
+
+    def bucket(method: str, url: str, **kwargs: Any) -> requests.Response:
+        sent.append((url, kwargs["data"]))
+        response = _response(200, text="")
+        response.headers["ETag"] = f'"etag-{len(sent)}"'
+        return response
+
+    posted: list[tuple[str, dict[str, Any]]] = []
+
+    class Http:
+        def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            posted.append((path, body))
+            return {}
+
+    monkeypatch.setattr(http, "cloud_storage_http_request", bucket)
+    (tmp_path / "p.tar.gz").write_bytes(b"0123456789")
+    package = Package(
+        "a" * 32, "s3://b/k", upload_id="u-1", part_size=4, part_urls=("https://p/1", "https://p/2", "https://p/3")
+    )
+
+    ProjectsApi(Http()).upload(package, tmp_path / "p.tar.gz")
+
+    assert sent == [("https://p/1", b"0123"), ("https://p/2", b"4567"), ("https://p/3", b"89")]
+    assert posted == [
+        (
+            "/api/2.0/stratus/projects/packages/complete",
+            {
+                "package_id": "a" * 32,
+                "upload_id": "u-1",
+                "parts": [
+                    {"part_number": 1, "etag": '"etag-1"'},
+                    {"part_number": 2, "etag": '"etag-2"'},
+                    {"part_number": 3, "etag": '"etag-3"'},
+                ],
+            },
+        )
+    ]
+
+
+def test_the_package_answer_chooses_one_put_or_parts() -> None:
+    class Http:
+        def __init__(self, answer: dict[str, Any]) -> None:
+            self.answer, self.body = answer, None
+
+        def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            self.body = body
+            return self.answer
+
+    single = Http({"package_id": "p", "package_uri": "s3://b/k", "upload_url": "https://u", "upload_headers": {}})
+    assert ProjectsApi(single).create_package("1", 10).upload_url == "https://u"
+    assert single.body == {"experiment_id": "1", "size_bytes": 10}
+    parts = Http({"package_id": "p", "package_uri": "s3://b/k", "upload_id": "u", "part_size": 5, "part_urls": ["x"]})
+    assert ProjectsApi(parts).create_package("1", 10).part_urls == ("x",)

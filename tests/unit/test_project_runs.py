@@ -29,6 +29,7 @@ PACKAGE = "0" * 32
 class FakePackages:
     def __init__(self) -> None:
         self.uploaded: set[str] = set()
+        self.completed: list[tuple[str, str, list[tuple[int, str]]]] = []
 
     def uri(self, package_id: str) -> str:
         return f"s3://bucket/projects/packages/{package_id}.tar.gz"
@@ -38,6 +39,12 @@ class FakePackages:
 
     def size(self, package_id: str) -> int | None:
         return 10 if package_id in self.uploaded else None
+
+    def create_multipart(self, package_id: str, parts: int) -> tuple[str, list[str]]:
+        return "upload-1", [f"https://part/{package_id}/{n}" for n in range(1, parts + 1)]
+
+    def complete_multipart(self, package_id: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        self.completed.append((package_id, upload_id, parts))
 
 
 class FakeJobs:
@@ -361,3 +368,42 @@ def test_the_sweep_settles_an_end_whose_retries_ran_out(world, monkeypatch):
     assert runs.get(run_id).info.status == "FINISHED"
     assert service.get(run_id).settled
     assert service.sweep() == 0
+
+
+# ---------------------------------------------------------------------------------------------- packages
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (None, (1, 0)),
+        (0, (1, 0)),
+        (100 * 2**20, (1, 0)),
+        (100 * 2**20 + 1, (2, 100 * 2**20)),
+        (5 * 2**30, (52, 100 * 2**20)),
+    ],
+)
+def test_how_a_package_is_uploaded(size, expected):
+    assert p.package_parts(size) == expected
+
+
+def test_a_huge_package_stays_within_s3s_ten_thousand_parts():
+    parts, part_size = p.package_parts(5 * 2**40)
+    assert parts <= 10_000 and parts * part_size >= 5 * 2**40
+    with pytest.raises(InvalidParameterValue, match="at most"):
+        p.package_parts(5 * 2**40 + 1)
+
+
+def test_a_large_package_gets_presigned_parts(world):
+    service, _, _, _ = world
+    small = service.create_package("0", 1000)
+    assert small.upload_url and small.part_urls == []
+    large = service.create_package("0", 250 * 2**20)
+    assert large.upload_url is None and large.upload_id == "upload-1"
+    assert large.part_size == 100 * 2**20 and len(large.part_urls) == 3
+    service.complete_package(large.package_id, "upload-1", [(2, "b"), (1, "a"), (3, "c")])
+    assert service._packages.completed == [(large.package_id, "upload-1", [(2, "b"), (1, "a"), (3, "c")])]
+    with pytest.raises(InvalidParameterValue, match="at least one part"):
+        service.complete_package(large.package_id, "upload-1", [])
+    with pytest.raises(InvalidParameterValue, match="must not be negative"):
+        service.create_package("0", -1)

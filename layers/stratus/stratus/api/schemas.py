@@ -510,6 +510,18 @@ class GraphqlRequest(Request):
 
 class CreateProjectPackage(Request):
     experiment_id: RequiredStr
+    size_bytes: int | None = None
+
+
+class PackagePart(Request):
+    part_number: int = Field(ge=1, le=10_000)
+    etag: RequiredStr
+
+
+class CompleteProjectPackage(Request):
+    package_id: RequiredStr
+    upload_id: RequiredStr
+    parts: list[PackagePart] = Field(default_factory=list)
 
 
 class SubmitProjectRun(Request):

@@ -274,9 +274,19 @@ def project_run(r: ProjectRun) -> dict[str, Any]:
 
 
 def package_upload(p: PackageUpload) -> dict[str, Any]:
+    """One presigned PUT (``upload_url``, ``upload_headers``) or a multipart upload (``upload_id``, ``part_size``,
+    ``part_urls``)."""
+    if p.upload_url is not None:
+        return {
+            "package_id": p.package_id,
+            "package_uri": p.package_uri,
+            "upload_url": p.upload_url,
+            "upload_headers": p.upload_headers,
+        }
     return {
         "package_id": p.package_id,
         "package_uri": p.package_uri,
-        "upload_url": p.upload_url,
-        "upload_headers": p.upload_headers,
+        "upload_id": p.upload_id,
+        "part_size": p.part_size,
+        "part_urls": p.part_urls,
     }

@@ -305,6 +305,12 @@ class ProjectPackages(Protocol):
     def size(self, package_id: str) -> int | None:
         """The package's size, or None when it was never uploaded."""
 
+    def create_multipart(self, package_id: str, parts: int) -> tuple[str, list[str]]:
+        """Start a multipart upload of the package; its id and one presigned part URL per part (numbered from 1)."""
+
+    def complete_multipart(self, package_id: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Join the uploaded ``(part number, ETag)`` parts into the package."""
+
 
 @dataclass(frozen=True)
 class JobRequest:

@@ -152,6 +152,23 @@ def moves_forward(current: str, new: str) -> bool:
     return _RANK[new] > _RANK[current]
 
 
+# Project packages: one presigned PUT up to this size, else a multipart upload in parts of at least this size
+MULTIPART_BYTES = 100 * 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit
+MAX_PACKAGE_BYTES = 5 * 1024**4  # S3's largest object
+
+
+def package_parts(size_bytes: int | None) -> tuple[int, int]:
+    """How a package of ``size_bytes`` is uploaded: ``(1, 0)`` for one PUT, else ``(parts, part_size)``."""
+    if size_bytes is None or size_bytes <= MULTIPART_BYTES:
+        return 1, 0
+    if size_bytes > MAX_PACKAGE_BYTES:
+        raise InvalidParameterValue(f"A project package may have at most {MAX_PACKAGE_BYTES} bytes (S3's limit).")
+    mib = 1024 * 1024
+    part_size = max(MULTIPART_BYTES, -(-size_bytes // MAX_PARTS // mib) * mib + mib)
+    return -(-size_bytes // part_size), part_size
+
+
 def job_name(run_id: str) -> str:
     return f"stratus-run-{run_id}"
 

@@ -19,7 +19,13 @@ def build(service: ProjectService) -> Router:
     @router.post("/projects/packages")
     def create_package() -> dict[str, Any]:
         req = parse(router, schemas.CreateProjectPackage)
-        return serialize.package_upload(service.create_package(req.experiment_id))
+        return serialize.package_upload(service.create_package(req.experiment_id, req.size_bytes))
+
+    @router.post("/projects/packages/complete")
+    def complete_package() -> dict[str, Any]:
+        req = parse(router, schemas.CompleteProjectPackage)
+        service.complete_package(req.package_id, req.upload_id, [(p.part_number, p.etag) for p in req.parts])
+        return {}
 
     @router.post("/projects/runs/submit")
     def submit() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from stratus.domain.projects import (
     job_name,
     log_stream_of,
     moves_forward,
+    package_parts,
     parse_backend_config,
     run_id_of_job,
 )
@@ -79,10 +80,16 @@ class ProjectSettings:
 
 @dataclass(frozen=True)
 class PackageUpload:
+    """Where the client uploads a package: one presigned PUT (``upload_url``), or, for a package over
+    ``MULTIPART_BYTES``, a multipart upload (``upload_id`` and one presigned URL per ``part_size`` bytes)."""
+
     package_id: str
     package_uri: str
-    upload_url: str
-    upload_headers: dict[str, str]
+    upload_url: str | None = None
+    upload_headers: dict[str, str] = field(default_factory=dict)
+    upload_id: str | None = None
+    part_size: int = 0
+    part_urls: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,13 +131,30 @@ class ProjectService:
 
     # ---------------------------------------------------------------- the API
 
-    def create_package(self, experiment_id: str) -> PackageUpload:
-        """Where the client uploads a project: a fresh package id and a presigned PUT."""
+    def create_package(self, experiment_id: str, size_bytes: int | None = None) -> PackageUpload:
+        """Where the client uploads a project of ``size_bytes``: a fresh package id and a presigned PUT, or
+        presigned parts of a multipart upload for a large one (any size S3 takes)."""
         self._check_enabled()
         self._experiments.get(experiment_id)  # 404 for an unknown experiment, as MLflow answers
+        if size_bytes is not None and size_bytes < 0:
+            raise InvalidParameterValue(f"size_bytes must not be negative; got {size_bytes}.")
+        parts, part_size = package_parts(size_bytes)
         package_id = uuid.uuid4().hex
-        url, headers = self._packages.upload_url(package_id)
-        return PackageUpload(package_id, self._packages.uri(package_id), url, headers)
+        uri = self._packages.uri(package_id)
+        if parts == 1:
+            url, headers = self._packages.upload_url(package_id)
+            return PackageUpload(package_id, uri, url, headers)
+        upload_id, urls = self._packages.create_multipart(package_id, parts)
+        return PackageUpload(package_id, uri, upload_id=upload_id, part_size=part_size, part_urls=urls)
+
+    def complete_package(self, package_id: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Join the parts of a multipart package upload."""
+        self._check_enabled()
+        if not (len(package_id) == 32 and set(package_id) <= _HEX32):
+            raise InvalidParameterValue(f"Invalid package_id {package_id!r}.")
+        if not parts:
+            raise InvalidParameterValue("A multipart package needs at least one part.")
+        self._packages.complete_multipart(package_id, upload_id, parts)
 
     def submit(self, request: Submission, actor: str | None) -> ProjectRun:
         """Start a job for an MLflow run the client created. A request refused here ends that run FAILED (with the

@@ -43,3 +43,30 @@ class S3ProjectPackages:
                 return int(self.client.head_object(Bucket=self.bucket, Key=self._key(package_id))["ContentLength"])
         except ResourceDoesNotExist:
             return None
+
+    def create_multipart(self, package_id: str, parts: int) -> tuple[str, list[str]]:
+        key = self._key(package_id)
+        with translated():
+            upload_id = str(
+                self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=CONTENT_TYPE)["UploadId"]
+            )
+        urls = [
+            str(
+                self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={"Bucket": self.bucket, "Key": key, "PartNumber": n, "UploadId": upload_id},
+                    ExpiresIn=UPLOAD_TTL_SECONDS,
+                )
+            )
+            for n in range(1, parts + 1)
+        ]
+        return upload_id, urls
+
+    def complete_multipart(self, package_id: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        with translated():
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self._key(package_id),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts)]},
+            )
