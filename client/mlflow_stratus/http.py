@@ -94,16 +94,8 @@ def _error_code(name: Any, status: int) -> int:
 def put_file(url: str, headers: Mapping[str, str], path: str | os.PathLike[str], timeout: float = 600) -> None:
     """PUT the file at ``path`` to a presigned ``url`` with exactly ``headers``, streaming it from disk (with
     MLflow's retries for artifact uploads). Errors never show the URL's query string, which holds the signature."""
-    try:
-        with open(path, "rb") as body:
-            response = cloud_storage_http_request("put", url, data=body, headers=dict(headers), timeout=timeout)
-    except requests.RequestException as error:
-        raise MlflowException(f"Uploading the project package failed: {_redact(str(error))}") from None
-    if not 200 <= response.status_code < 300:
-        raise MlflowException(
-            f"Uploading the project package failed: HTTP {response.status_code}: {_excerpt(response.text)}",
-            error_code=get_error_code(response.status_code),
-        )
+    with open(path, "rb") as body:
+        _put(url, body, dict(headers), timeout)
 
 
 def put_part(url: str, path: str | os.PathLike[str], offset: int, size: int, timeout: float = 600) -> str:
@@ -111,16 +103,23 @@ def put_part(url: str, path: str | os.PathLike[str], offset: int, size: int, tim
     with open(path, "rb") as handle:
         handle.seek(offset)
         chunk = handle.read(size)
+    return str(_put(url, chunk, None, timeout).headers.get("ETag", ""))
+
+
+def _put(url: str, data: Any, headers: dict[str, str] | None, timeout: float) -> requests.Response:
+    kwargs: dict[str, Any] = {"data": data, "timeout": timeout}
+    if headers is not None:
+        kwargs["headers"] = headers
     try:
-        response = cloud_storage_http_request("put", url, data=chunk, timeout=timeout)
+        response = cloud_storage_http_request("put", url, **kwargs)
     except requests.RequestException as error:
         raise MlflowException(f"Uploading the project package failed: {_redact(str(error))}") from None
     if not 200 <= response.status_code < 300:
         raise MlflowException(
-            f"Uploading a part of the project package failed: HTTP {response.status_code}: {_excerpt(response.text)}",
+            f"Uploading the project package failed: HTTP {response.status_code}: {_excerpt(response.text)}",
             error_code=get_error_code(response.status_code),
         )
-    return str(response.headers.get("ETag", ""))
+    return response
 
 
 def _excerpt(text: str) -> str:
