@@ -3,13 +3,24 @@ their HttpApi routes and environment, and the tables and buckets it must create.
 
 from __future__ import annotations
 
+import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from stratus_local.template import CfnYamlLoader, Resolver, TemplateError, kebab_case, parse_project
+from stratus_local.event_sources import SchedulePoller
+from stratus_local.template import (
+    CfnYamlLoader,
+    Resolver,
+    ScheduleSourceSpec,
+    TemplateError,
+    kebab_case,
+    parse_project,
+    rate_seconds,
+)
 
 TEMPLATE = """
 AWSTemplateFormatVersion: '2010-09-09'
@@ -340,3 +351,35 @@ def test_no_value_drops_the_key() -> None:
 def test_a_missing_template_is_reported(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match="no template"):
         parse_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(5 minutes)", 300), ("rate(1 minute)", 60), ("rate(2 hours)", 7200), ("rate(1 day)", 86400)],
+)
+def test_rate_schedules_run_locally(expression: str, seconds: int) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+def test_cron_schedules_do_not() -> None:
+    assert rate_seconds("cron(0 12 * * ? *)") is None
+
+
+def test_the_project_sweep_is_a_local_schedule() -> None:
+    project = parse_project(Path(__file__).resolve().parents[2], parameter_overrides={"ProjectRunnerImage": "x"})
+    [schedule] = project.functions["ProjectJobEventsFunction"].schedule_sources
+    assert schedule.every_s == 300
+
+
+def test_a_schedule_invokes_its_function_with_a_scheduled_event() -> None:
+    calls: list[dict] = []
+    poller = SchedulePoller(
+        "Fn", ScheduleSourceSpec("Fn-Sweep", 0.05), lambda fn, body, _: calls.append(json.loads(body)), "us-east-1"
+    )
+    poller.start()
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    poller.stop()
+    assert len(calls) >= 2
+    assert calls[0]["source"] == "aws.events" and calls[0]["detail-type"] == "Scheduled Event"

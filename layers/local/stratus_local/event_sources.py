@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from stratus_local.template import QueueSourceSpec, RuleSourceSpec, StreamSourceSpec
+from stratus_local.template import QueueSourceSpec, RuleSourceSpec, ScheduleSourceSpec, StreamSourceSpec
 
 POLL_SECONDS = 0.5
 MAX_BATCHING_WINDOW_S = 5.0
@@ -331,3 +331,46 @@ class QueuePoller(_Poller):
             else:
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages) - len(failed)
+
+
+class SchedulePoller(_Poller):
+    """A ``Schedule`` event of a function: invoked every ``every_s`` seconds (the first time one period after the
+    stack starts, as a new rule fires), with the ``Scheduled Event`` EventBridge sends. A failed invocation is
+    reported; the next period runs anyway, as on AWS."""
+
+    pause_between_polls = False
+
+    def __init__(
+        self,
+        function_id: str,
+        schedule: ScheduleSourceSpec,
+        invoke: Invoke,
+        region: str,
+        log: TextIO = sys.stderr,
+    ) -> None:
+        self.function_id = function_id
+        self.schedule = schedule
+        self._invoke = invoke
+        self._region = region
+        super().__init__(log)
+        self.label = f"schedule {schedule.name} -> {function_id}"
+
+    def start(self) -> None:
+        self._start_thread(f"schedule-{self.schedule.name}")
+
+    def poll_once(self) -> int:
+        if self._stop.wait(self.schedule.every_s):
+            return 0
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "000000000000",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self._region,
+            "resources": [f"arn:aws:events:{self._region}:000000000000:rule/{self.schedule.name}"],
+            "detail": {},
+        }
+        self._invoke(self.function_id, json.dumps(event).encode(), uuid.uuid4().hex)
+        return 1

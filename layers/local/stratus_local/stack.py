@@ -34,7 +34,7 @@ from stratus_local.backends import (
     create_tables,
 )
 from stratus_local.batch import MAX_RUNNING_JOBS, BatchEmulator
-from stratus_local.event_sources import QueuePoller, RulePoller, StreamPoller
+from stratus_local.event_sources import QueuePoller, RulePoller, SchedulePoller, StreamPoller
 from stratus_local.gateway import Gateway
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
@@ -319,6 +319,13 @@ class LocalStack:
                 queue_poller.start()
                 self._pollers.append(queue_poller)
                 self.report.append(f"{function.logical_id} reads the queue {queue.queue}")
+            for schedule in function.schedule_sources:
+                schedule_poller = SchedulePoller(
+                    function.logical_id, schedule, self.functions, os.environ["AWS_REGION"], self.log
+                )
+                schedule_poller.start()
+                self._pollers.append(schedule_poller)
+                self.report.append(f"{function.logical_id} runs every {schedule.every_s:g} s ({schedule.name})")
             for rule in function.rule_sources:
                 rule_poller = RulePoller(
                     function.logical_id, rule, self.functions, endpoints.default, os.environ["AWS_REGION"], self.log

@@ -129,6 +129,26 @@ class RuleSourceSpec:
     pattern: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ScheduleSourceSpec:
+    """A ``Schedule`` event: the function is invoked every ``every_s`` seconds with a ``Scheduled Event``."""
+
+    name: str
+    every_s: float
+
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> float | None:
+    """Seconds between two runs of ``rate(N unit)``; None for a ``cron(...)`` expression (not run locally)."""
+    match = _RATE.match(expression.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _RATE_SECONDS[match.group(2).rstrip("s")]
+
+
 @dataclass
 class FunctionSpec:
     """An ``AWS::Serverless::Function`` with what is needed to import and invoke its handler locally."""
@@ -145,6 +165,7 @@ class FunctionSpec:
     stream_sources: list[StreamSourceSpec] = field(default_factory=list)
     rule_sources: list[RuleSourceSpec] = field(default_factory=list)
     queue_sources: list[QueueSourceSpec] = field(default_factory=list)
+    schedule_sources: list[ScheduleSourceSpec] = field(default_factory=list)
 
     @property
     def arn(self) -> str:
@@ -559,6 +580,15 @@ def _read_event(
         properties = resolver.resolve(event["Properties"])
         queue = _name_in_arn(properties.get("Queue"), ":")
         function.queue_sources.append(QueueSourceSpec(queue, int(properties.get("BatchSize", 10))))
+        return
+    if kind == "Schedule":
+        properties = resolver.resolve(event["Properties"])
+        every = rate_seconds(str(properties.get("Schedule", "")))
+        if every is None:
+            warnings.append(f"{logical_id}.{event_name}: only rate(...) schedules run locally")
+            return
+        if properties.get("Enabled", True) not in (False, "false"):
+            function.schedule_sources.append(ScheduleSourceSpec(f"{logical_id}-{event_name}", every))
         return
     if kind == "DynamoDB":
         function.stream_sources.append(_stream_source(logical_id, event_name, resolver.resolve(event["Properties"])))
