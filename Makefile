@@ -28,7 +28,7 @@ local: setup
 	$(BIN)/stratus local $(ARGS)
 
 test: setup browser
-	$(BIN)/python -m ruff check layers functions client runner tests
+	$(BIN)/python -m ruff check layers functions client runner serving tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 test-unit: setup
@@ -41,8 +41,8 @@ test-e2e: setup browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: setup
-	$(BIN)/python -m ruff check layers functions client runner tests
-	$(BIN)/python -m ruff format --check layers functions client runner tests
+	$(BIN)/python -m ruff check layers functions client runner serving tests
+	$(BIN)/python -m ruff format --check layers functions client runner serving tests
 
 template-check:
 	bash .ci/sam-checks.sh
