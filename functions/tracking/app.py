@@ -13,13 +13,14 @@ from stratus.config import Settings
 from stratus.domain.services import (
     ArtifactService,
     ExperimentService,
+    IssueService,
     LoggedModelService,
     ProjectionService,
     PromptlabService,
     RunService,
 )
 from stratus.observability import get_logger
-from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
+from stratus.store.dynamodb import DynamoIssueStore, DynamoLoggedModelStore, DynamoTrackingStore, bind_table
 from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
 
@@ -43,8 +44,14 @@ def api() -> APIGatewayHttpResolver:
     # the web UI's prompt lab writes its run's artifacts (S3 client made on first use)
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     promptlab = PromptlabService(runs, ArtifactService(artifacts, tracking, logged_model_store))
+    issues = IssueService(DynamoIssueStore(), experiments)
     return build_tracking_api(
-        experiments, runs, logged_models, promptlab, runs_belong_to_caller=settings.authorization_type != "NONE"
+        experiments,
+        runs,
+        logged_models,
+        promptlab,
+        issues,
+        runs_belong_to_caller=settings.authorization_type != "NONE",
     )
 
 

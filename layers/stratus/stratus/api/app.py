@@ -1,4 +1,5 @@
-"""Assemble the tracking API: routers under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow``, one error mapping."""
+"""Assemble the tracking API: routers under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow`` (MLflow 3's issues
+under ``/api/3.0/mlflow`` and ``/ajax-api/3.0/mlflow``), one error mapping."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from stratus.api.identity import caller
 from stratus.api.routes import (
     artifacts,
     experiments,
+    issues,
     logged_models,
     meta,
     metrics,
@@ -25,6 +27,7 @@ from stratus.domain.actor import current_actor
 from stratus.domain.services import (
     ArtifactService,
     ExperimentService,
+    IssueService,
     LoggedModelService,
     PromptlabService,
     RegistryService,
@@ -37,6 +40,7 @@ from stratus.observability import get_logger
 
 UI_API_PREFIX = "/ajax-api/2.0/mlflow"
 API_PREFIXES = ("/api/2.0/mlflow", UI_API_PREFIX)
+API_V3_PREFIXES = ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 STRATUS_PREFIXES = ("/api/2.0/stratus", "/ajax-api/2.0/stratus")
 
@@ -50,12 +54,14 @@ def build_tracking_api(
     run_service: RunService,
     logged_model_service: LoggedModelService,
     promptlab_service: PromptlabService,
+    issue_service: IssueService,
     *,
     runs_belong_to_caller: bool = False,
 ) -> APIGatewayHttpResolver:
     """The tracking API. ``runs_belong_to_caller``: an authorizer guards it (AuthorizationType AWS_IAM or JWT), so
     a new run's user is the caller it authenticated rather than the ``user_id`` the client sent.
-    ``promptlab_service`` serves the web UI's ``runs/create-promptlab-run`` (it writes artifacts too)."""
+    ``promptlab_service`` serves the web UI's ``runs/create-promptlab-run`` (it writes artifacts too);
+    ``issue_service`` the MLflow 3 issues (API 3.0 only, as the reference serves them)."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(experiments.build(experiment_service), prefix=prefix)
@@ -64,6 +70,8 @@ def build_tracking_api(
         app.include_router(logged_models.build(logged_model_service), prefix=prefix)
     app.include_router(metrics.build_ui(run_service), prefix=UI_API_PREFIX)
     app.include_router(runs.build_ui(promptlab_service, runs_belong_to_caller), prefix=UI_API_PREFIX)
+    for prefix in API_V3_PREFIXES:
+        app.include_router(issues.build(issue_service), prefix=prefix)
     app.include_router(meta.build())
     install_error_handlers(app)
     return app

@@ -536,3 +536,36 @@ class SubmitProjectRun(Request):
 
 class GetProjectRun(Request):
     run_id: RequiredStr
+
+
+# ---------------------------------------------------------------- MLflow 3 issues
+
+
+class CreateIssue(Request):
+    # in the reference's check order: a request missing several names the first of these
+    name: RequiredStr
+    description: RequiredStr
+    experiment_id: RequiredStr
+    status: str | None = None
+    severity: str | None = None
+    root_causes: list[str] = Field(default_factory=list)
+    source_run_id: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    created_by: str | None = None
+
+
+class UpdateIssue(Request):
+    # the reference requires the id in the body too (and then uses the one in the path)
+    issue_id: RequiredStr
+    status: str | None = None
+    name: str | None = None
+    description: str | None = None
+    severity: str | None = None
+
+
+class SearchIssues(Request):
+    experiment_id: str | None = None
+    filter_string: str | None = None
+    max_results: Int64 | None = None
+    page_token: str | None = None
+    include_trace_count: bool = False

@@ -22,6 +22,7 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
+from stratus.domain.issues import Issue
 from stratus.domain.projects import ProjectRun
 from stratus.domain.services.projects import PackageUpload
 
@@ -290,3 +291,34 @@ def package_upload(p: PackageUpload) -> dict[str, Any]:
         "part_size": p.part_size,
         "part_urls": p.part_urls,
     }
+
+
+def issue(i: Issue) -> dict[str, Any]:
+    """``Issue`` (issues.proto), as the reference writes it; ``trace_count`` only when a search asked for it."""
+    out = _compact(
+        {
+            "issue_id": i.issue_id,
+            "experiment_id": i.experiment_id,
+            "name": i.name,
+            "description": i.description,
+            "status": i.status,
+            "severity": i.severity,
+            "root_causes": list(i.root_causes),
+            "source_run_id": i.source_run_id,
+            "created_timestamp": i.created_timestamp,
+            "last_updated_timestamp": i.last_updated_timestamp,
+            "created_by": i.created_by,
+            "categories": list(i.categories),
+        }
+    )
+    if i.trace_count is not None:
+        out["trace_count"] = i.trace_count
+    return out
+
+
+def issue_page(issues: list[Issue], next_page_token: str | None) -> dict[str, Any]:
+    """``SearchIssues.Response``: unlike other searches the reference always sets ``next_page_token``, so an
+    empty one is written as ``""``."""
+    out: dict[str, Any] = {"issues": [issue(i) for i in issues]} if issues else {}
+    out["next_page_token"] = next_page_token or ""
+    return out

@@ -348,3 +348,8 @@ def logged_model_bad_name(name: str) -> str:
 
 def logged_model_tag_not_found(key: str, model_id: str) -> str:
     return f"No tag with key {key!r} found for model with ID {model_id!r}."
+
+
+def issue_not_found(issue_id: str) -> str:
+    """RESOURCE_DOES_NOT_EXIST (404): get and update of an unknown issue."""
+    return f"Issue with ID '{issue_id}' not found"

@@ -27,6 +27,7 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
+from stratus.domain.issues import Issue
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectResources, ProjectRun
 
@@ -343,3 +344,22 @@ class JobLogs(Protocol):
 
     def read(self, stream: str, max_bytes: int) -> tuple[bytes, bool]:
         """The stream's lines (at most ``max_bytes``) and whether it was cut short."""
+
+
+IssueChange = Callable[[Issue], None]
+"""Edits an issue in place; ``IssueStore.modify_issue`` saves the result."""
+
+
+class IssueStore(Protocol):
+    """MLflow 3 issues, each in its experiment. ``modify_issue`` is optimistic like ``modify_logged_model`` and
+    raises ``ResourceDoesNotExist`` (with the reference's message) for an unknown id."""
+
+    def insert_issue(self, issue: Issue) -> None: ...
+
+    def get_issue(self, issue_id: str) -> Issue | None:
+        """The issue; None if there is none."""
+
+    def list_issues(self, experiment_id: str) -> list[Issue]:
+        """Every issue of one experiment, in no particular order."""
+
+    def modify_issue(self, issue_id: str, change: IssueChange) -> Issue: ...

@@ -20,7 +20,8 @@ from stratus.domain.entities import (
     Webhook,
     WebhookDelivery,
 )
-from stratus.domain.ports import ExperimentChange, LoggedModelChange, RunChange
+from stratus.domain.issues import Issue
+from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChange, RunChange
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
@@ -314,3 +315,34 @@ class InMemoryProjectRunStore:
     def active(self, limit: int) -> list[ProjectRun]:
         waiting = sorted((r for r in self.runs.values() if not r.settled), key=lambda r: (r.submitted_at, r.run_id))
         return [copy.deepcopy(r) for r in waiting[:limit]]
+
+
+class InMemoryIssueStore:
+    """``IssueStore`` in a dict."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._issues: dict[str, Issue] = {}
+
+    def insert_issue(self, issue: Issue) -> None:
+        with self._lock:
+            self._issues[issue.issue_id] = copy.deepcopy(issue)
+
+    def get_issue(self, issue_id: str) -> Issue | None:
+        with self._lock:
+            found = self._issues.get(issue_id)
+            return copy.deepcopy(found) if found else None
+
+    def list_issues(self, experiment_id: str) -> list[Issue]:
+        with self._lock:
+            return [copy.deepcopy(i) for i in self._issues.values() if i.experiment_id == experiment_id]
+
+    def modify_issue(self, issue_id: str, change: IssueChange) -> Issue:
+        with self._lock:
+            current = self._issues.get(issue_id)
+            if current is None:
+                raise ResourceDoesNotExist(messages.issue_not_found(issue_id))
+            after = copy.deepcopy(current)
+            change(after)
+            self._issues[issue_id] = after
+            return copy.deepcopy(after)

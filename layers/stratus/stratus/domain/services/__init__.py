@@ -2,6 +2,7 @@
 
 from stratus.domain.services.artifacts import ArtifactService
 from stratus.domain.services.experiments import ExperimentService
+from stratus.domain.services.issues import IssueService
 from stratus.domain.services.logged_models import LoggedModelService
 from stratus.domain.services.projection import ProjectionService
 from stratus.domain.services.promptlab import PromptlabService
@@ -11,6 +12,7 @@ from stratus.domain.services.runs import RunService
 __all__ = [
     "ArtifactService",
     "ExperimentService",
+    "IssueService",
     "LoggedModelService",
     "ProjectionService",
     "PromptlabService",

@@ -92,6 +92,11 @@ class ExperimentService:
             raise ResourceDoesNotExist(messages.experiment_not_found(experiment_id))
         return experiment
 
+    def list_all(self) -> list[Experiment]:
+        """Every experiment, deleted ones included (what a search across experiments reads)."""
+        self.ensure_default_experiment()
+        return self._store.list_experiments()
+
     def get_by_name(self, name: str) -> Experiment:
         self.ensure_default_experiment()
         experiment_id = self._store.get_experiment_id_by_name(name)

@@ -1,6 +1,7 @@
 """The DynamoDB adapter (pynamodb). Keys and access patterns: docs/data-model.md."""
 
 from stratus.store.dynamodb.binding import bind_table
+from stratus.store.dynamodb.issues import DynamoIssueStore
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
 from stratus.store.dynamodb.projects import DynamoProjectRunStore
 from stratus.store.dynamodb.registry import DynamoRegistryStore
@@ -9,6 +10,7 @@ from stratus.store.dynamodb.uploads import DynamoUploadClaims
 from stratus.store.dynamodb.webhooks import DynamoWebhookStore
 
 __all__ = [
+    "DynamoIssueStore",
     "DynamoLoggedModelStore",
     "DynamoProjectRunStore",
     "DynamoRegistryStore",

@@ -27,6 +27,8 @@
 | webhook delivery    | ``WEBHOOK#<id>``   | ``D#<time>#<ev>``, ``E#<ev>`` | delivery log; delivered-event marker |
 | project run         | ``PROJRUN#<run_id>``| ``#``                  | a project run's job: state, revision, record    |
 | active project run  | ``PROJRUNS``       | ``A#<submitted:013d>#<run_id>`` | keys only: a project run not yet ended |
+| issue pointer       | ``ISSUE#<id>``     | ``#``                   | experiment_id (immutable, cached)               |
+| issue               | ``EXP#<exp_id>``   | ``I#<issue_id>``        | an issue: status, severity, causes, categories  |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -333,6 +335,30 @@ class ActiveProjectRunItem(StratusItem):
     with the run, deleted in the write that ends it."""
 
 
+class IssuePointerItem(StratusItem):
+    """``ISSUE#<issue_id>``/``#``: which experiment's partition holds the issue (get and update by id)."""
+
+    experiment_id = UnicodeAttribute()
+
+
+class IssueItem(StratusItem):
+    """``EXP#<exp_id>``/``I#<issue_id>``: an MLflow 3 issue, beside its experiment's runs and logged models."""
+
+    issue_id = UnicodeAttribute()
+    experiment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_timestamp = NumberAttribute()
+    last_updated_timestamp = NumberAttribute()
+    severity = UnicodeAttribute(null=True)
+    root_causes = ListAttribute(default=list)  # type: ignore[var-annotated]
+    source_run_id = UnicodeAttribute(null=True)
+    categories = ListAttribute(default=list)  # type: ignore[var-annotated]
+    created_by = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -362,4 +388,6 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     UploadClaimItem,
     ProjectRunItem,
     ActiveProjectRunItem,
+    IssuePointerItem,
+    IssueItem,
 )
