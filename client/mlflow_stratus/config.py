@@ -23,7 +23,6 @@ STRATUS_KEYS = ("vcpu", "memory", "timeout", "max_wait", "environment")
 MLFLOW_KEYS = ("ENV_MANAGER", "SYNCHRONOUS", "DOCKER_ARGS", "STORAGE_DIR", "build_image", "docker_auth", "USE_CONDA")
 MLFLOW_KEY_PREFIX = "_mlflow"
 ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
-DEFAULT_ENV_MANAGER = "local"
 
 #: Fargate's vCPU sizes and the memory sizes (MiB) allowed with each.
 FARGATE_MEMORY: dict[float, tuple[int, ...]] = {
@@ -92,11 +91,12 @@ def validate_backend_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return normalised
 
 
-def resolve_env_manager(config: Mapping[str, Any]) -> str:
-    """The env manager the runner uses: MLflow's ``--env-manager`` (``backend_config["ENV_MANAGER"]``), else local."""
+def resolve_env_manager(config: Mapping[str, Any]) -> str | None:
+    """The env manager the runner uses: MLflow's ``--env-manager`` (``backend_config["ENV_MANAGER"]``); None when
+    not given, for the stack's default (``uv`` on AWS, ``local`` under ``stratus local``)."""
     env_manager = config.get("ENV_MANAGER")
     if env_manager is None:
-        return DEFAULT_ENV_MANAGER
+        return None
     if env_manager not in ENV_MANAGERS:
         raise _invalid(
             f"Invalid env manager {env_manager!r} for the stratus backend; use one of {', '.join(ENV_MANAGERS)}"

@@ -128,7 +128,7 @@ class StratusBackend(AbstractBackend):
         return StratusSubmittedRun(run_id, api)
 
 
-def _env_manager_for(project: Any, env_manager: str) -> str:
+def _env_manager_for(project: Any, env_manager: str | None) -> str | None:
     if project.docker_env:
         # The job runs in the project's image, with what it has installed (contract: env_manager local).
         return "local"
@@ -140,11 +140,12 @@ def _env_manager_for(project: Any, env_manager: str) -> str:
     return env_manager
 
 
-def _tag_project_env(client: MlflowClient, run_id: str, project: Any, env_manager: str) -> None:
-    # As MLflow's local backend does: "docker", or the env manager that builds an environment; none for local.
+def _tag_project_env(client: MlflowClient, run_id: str, project: Any, env_manager: str | None) -> None:
+    # As MLflow's local backend does: "docker", or the env manager that builds an environment; none for local. The
+    # stack's default (no --env-manager) is tagged by the runner, which knows it.
     if project.docker_env:
         client.set_tag(run_id, MLFLOW_PROJECT_ENV, "docker")
-    elif env_manager != "local":
+    elif env_manager not in (None, "local"):
         client.set_tag(run_id, MLFLOW_PROJECT_ENV, env_manager)
 
 

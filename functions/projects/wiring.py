@@ -32,6 +32,7 @@ def project_service(settings: Settings) -> ProjectService:
             tracking_uri=settings.tracking_uri,
             defaults=ProjectSettings.parse_defaults(settings.project_defaults),
             sigv4=settings.authorization_type == "AWS_IAM",
+            default_env_manager=settings.project_env_manager,
         ),
         logs=CloudWatchJobLogs(),
         artifacts=artifacts,

@@ -187,7 +187,7 @@ def test_submit_uploads_the_package_and_sends_the_contract_body(
         "package_id": "p1",
         "entry_point": "main",
         "parameters": {"alpha": "0.3"},
-        "env_manager": "local",
+        "env_manager": None,  # no --env-manager: the stack's default
         "backend_config": {"vcpu": 2.0, "timeout": 600, "environment": {"A": "1"}},
     }
 

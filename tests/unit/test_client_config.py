@@ -146,9 +146,9 @@ def test_environment_has_at_most_50_variables() -> None:
     assert "at most 50 variables" in _rejected({"environment": {**fifty, "V50": "x"}})
 
 
-def test_env_manager_defaults_to_local() -> None:
-    assert resolve_env_manager({}) == "local"
-    assert resolve_env_manager({"ENV_MANAGER": None}) == "local"
+def test_no_env_manager_leaves_the_stacks_default() -> None:
+    assert resolve_env_manager({}) is None
+    assert resolve_env_manager({"ENV_MANAGER": None}) is None
 
 
 @pytest.mark.parametrize("env_manager", ["local", "virtualenv", "uv", "conda"])

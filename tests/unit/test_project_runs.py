@@ -407,3 +407,16 @@ def test_a_large_package_gets_presigned_parts(world):
         service.complete_package(large.package_id, "upload-1", [])
     with pytest.raises(InvalidParameterValue, match="must not be negative"):
         service.create_package("0", -1)
+
+
+def test_without_an_env_manager_the_stacks_default_builds_the_environment(world):
+    _, runs, jobs, clock = world
+    packages = FakePackages()
+    packages.uploaded.add(PACKAGE)
+    settings = ProjectSettings("queue", "definition", "", DEFAULTS, default_env_manager="uv")
+    service = ProjectService(InMemoryProjectRunStore(), runs._experiments, runs, packages, jobs, settings, clock=clock)
+    _, chosen = submit(service, runs)
+    _, asked = submit(service, runs, env_manager="local")
+    assert (chosen.env_manager, asked.env_manager) == ("uv", "local")
+    assert [j.environment["STRATUS_PROJECT_ENV_MANAGER"] for j in jobs.submitted] == ["uv", "local"]
+    assert "MLFLOW_TRACKING_URI" not in jobs.submitted[0].environment  # on AWS: the job definition's

@@ -27,6 +27,7 @@ ENV_NAMES = {
     "project_job_queue": "STRATUS_PROJECT_JOB_QUEUE",
     "project_job_definition": "STRATUS_PROJECT_JOB_DEFINITION",
     "project_defaults": "STRATUS_PROJECT_DEFAULTS",
+    "project_env_manager": "STRATUS_PROJECT_DEFAULT_ENV_MANAGER",
     "tracking_uri": "STRATUS_TRACKING_URI",
 }
 
@@ -63,6 +64,7 @@ class Settings(BaseModel):
     project_job_queue: str = ""
     project_job_definition: str = ""
     project_defaults: str = ""
+    project_env_manager: Literal["local", "uv", "virtualenv", "conda"] = "local"
     tracking_uri: str = ""
 
     @classmethod

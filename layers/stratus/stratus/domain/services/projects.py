@@ -64,6 +64,9 @@ class ProjectSettings:
     tracking_uri: str = ""
     defaults: ProjectResources = field(default_factory=ProjectResources)
     sigv4: bool = False
+    # how a job builds the project's environment when the client names no --env-manager: uv on AWS (the runner
+    # image holds only mlflow), local under stratus local (the laptop's own environment)
+    default_env_manager: str = "local"
 
     @staticmethod
     def parse_defaults(raw: str) -> ProjectResources:
@@ -270,7 +273,7 @@ class ProjectService:
         if self._packages.size(request.package_id) is None:
             raise InvalidParameterValue(f"Package {request.package_id} was not uploaded.")
         config = parse_backend_config(request.backend_config, self._settings.defaults)
-        env_manager = request.env_manager or config.env_manager or "local"
+        env_manager = request.env_manager or config.env_manager or self._settings.default_env_manager
         if env_manager not in ENV_MANAGERS:
             raise InvalidParameterValue(f"env_manager must be one of {', '.join(ENV_MANAGERS)}; got {env_manager!r}.")
         return ProjectRun(
