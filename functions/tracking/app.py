@@ -18,9 +18,16 @@ from stratus.domain.services import (
     ProjectionService,
     PromptlabService,
     RunService,
+    ScorerService,
 )
 from stratus.observability import get_logger
-from stratus.store.dynamodb import DynamoIssueStore, DynamoLoggedModelStore, DynamoTrackingStore, bind_table
+from stratus.store.dynamodb import (
+    DynamoIssueStore,
+    DynamoLoggedModelStore,
+    DynamoScorerStore,
+    DynamoTrackingStore,
+    bind_table,
+)
 from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
 
@@ -45,12 +52,14 @@ def api() -> APIGatewayHttpResolver:
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     promptlab = PromptlabService(runs, ArtifactService(artifacts, tracking, logged_model_store))
     issues = IssueService(DynamoIssueStore(), experiments)
+    scorers = ScorerService(DynamoScorerStore(), experiments)
     return build_tracking_api(
         experiments,
         runs,
         logged_models,
         promptlab,
         issues,
+        scorers,
         runs_belong_to_caller=settings.authorization_type != "NONE",
     )
 

@@ -57,3 +57,13 @@ def compare_all(
 ) -> list[tuple[Mismatch | None, Outcome]]:
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda query: compare(query, sides, outcome_of), queries))
+
+
+def assert_same_answers(expected: list[tuple[str, Any]], actual: list[tuple[str, Any]]) -> None:
+    """Two runs of one labelled scenario, the reference's and Stratus's, answer alike request by request."""
+    mismatches = [
+        f"- {label}\n    reference: {ref}\n    stratus:   {got}"
+        for (label, ref), (_, got) in zip(expected, actual, strict=True)
+        if ref != got
+    ]
+    assert not mismatches, "answers differ:\n" + "\n".join(mismatches)

@@ -24,7 +24,7 @@ NOTHING = cast(Any, None)
 
 def _resolvers_by_function() -> dict[str, APIGatewayHttpResolver]:
     return {
-        "TrackingFunction": app.build_tracking_api(NOTHING, NOTHING, NOTHING, NOTHING, NOTHING),
+        "TrackingFunction": app.build_tracking_api(NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING),
         "ArtifactsFunction": app.build_artifacts_api(NOTHING),
         "RegistryFunction": app.build_registry_api(NOTHING, NOTHING),
         "ProjectsFunction": app.build_projects_api(NOTHING),

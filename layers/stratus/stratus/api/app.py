@@ -1,5 +1,5 @@
-"""Assemble the tracking API: routers under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow`` (MLflow 3's issues
-under ``/api/3.0/mlflow`` and ``/ajax-api/3.0/mlflow``), one error mapping."""
+"""Assemble the tracking API: routers under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow`` (MLflow 3's issues and
+scorers under ``/api/3.0/mlflow`` and ``/ajax-api/3.0/mlflow``), one error mapping."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from stratus.api.routes import (
     projects,
     registry,
     runs,
+    scorers,
     webhooks,
 )
 from stratus.domain.actor import current_actor
@@ -32,6 +33,7 @@ from stratus.domain.services import (
     PromptlabService,
     RegistryService,
     RunService,
+    ScorerService,
 )
 from stratus.domain.services.projects import ProjectService
 from stratus.domain.services.webhooks import WebhookService
@@ -55,13 +57,15 @@ def build_tracking_api(
     logged_model_service: LoggedModelService,
     promptlab_service: PromptlabService,
     issue_service: IssueService,
+    scorer_service: ScorerService,
     *,
     runs_belong_to_caller: bool = False,
 ) -> APIGatewayHttpResolver:
     """The tracking API. ``runs_belong_to_caller``: an authorizer guards it (AuthorizationType AWS_IAM or JWT), so
     a new run's user is the caller it authenticated rather than the ``user_id`` the client sent.
     ``promptlab_service`` serves the web UI's ``runs/create-promptlab-run`` (it writes artifacts too);
-    ``issue_service`` the MLflow 3 issues (API 3.0 only, as the reference serves them)."""
+    ``issue_service`` and ``scorer_service`` the MLflow 3 issues and registered scorers (API 3.0 only, as the
+    reference serves them)."""
     app = APIGatewayHttpResolver()
     for prefix in API_PREFIXES:
         app.include_router(experiments.build(experiment_service), prefix=prefix)
@@ -72,6 +76,7 @@ def build_tracking_api(
     app.include_router(runs.build_ui(promptlab_service, runs_belong_to_caller), prefix=UI_API_PREFIX)
     for prefix in API_V3_PREFIXES:
         app.include_router(issues.build(issue_service), prefix=prefix)
+        app.include_router(scorers.build(scorer_service), prefix=prefix)
     app.include_router(meta.build())
     install_error_handlers(app)
     return app

@@ -185,7 +185,7 @@ def whole_api() -> list[APIGatewayHttpResolver]:
 
     nothing = cast(Any, None)
     return [
-        app.build_tracking_api(nothing, nothing, nothing, nothing, nothing),
+        app.build_tracking_api(nothing, nothing, nothing, nothing, nothing, nothing),
         app.build_artifacts_api(nothing),
         app.build_registry_api(nothing, nothing),
         app.build_projects_api(nothing),

@@ -569,3 +569,46 @@ class SearchIssues(Request):
     max_results: Int64 | None = None
     page_token: str | None = None
     include_trace_count: bool = False
+
+
+# ---------------------------------------------------------------- MLflow 3 registered scorers
+
+
+class RegisterScorer(Request):
+    experiment_id: RequiredStr
+    name: RequiredStr
+    serialized_scorer: RequiredStr
+
+
+class ListScorers(Request):
+    # whether experiment_ids was sent at all matters (an empty list lists nothing): see model_fields_set
+    experiment_id: str | None = None
+    experiment_ids: list[str] = Field(default_factory=list)
+
+
+class ListScorerVersions(Request):
+    experiment_id: RequiredStr
+    name: RequiredStr
+
+
+class GetScorer(Request):
+    experiment_id: RequiredStr
+    name: RequiredStr
+    version: Int64 | None = None
+
+
+class DeleteScorer(GetScorer):
+    pass
+
+
+class UpsertOnlineScoringConfig(Request):
+    """No proto message: the reference reads the JSON and converts ``sample_rate`` with ``float()``."""
+
+    experiment_id: RequiredStr
+    name: RequiredStr
+    sample_rate: Annotated[float, Required]
+    filter_string: Any = None  # the service checks its type, with the reference's own message
+
+
+class GetOnlineScoringConfigs(Request):
+    scorer_ids: Annotated[list[str], Required]

@@ -24,6 +24,7 @@ from stratus.domain.entities import (
 )
 from stratus.domain.issues import Issue
 from stratus.domain.projects import ProjectRun
+from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
 from stratus.domain.services.projects import PackageUpload
 
 
@@ -321,4 +322,45 @@ def issue_page(issues: list[Issue], next_page_token: str | None) -> dict[str, An
     empty one is written as ``""``."""
     out: dict[str, Any] = {"issues": [issue(i) for i in issues]} if issues else {}
     out["next_page_token"] = next_page_token or ""
+    return out
+
+
+def scorer(v: ScorerVersion) -> dict[str, Any]:
+    """``Scorer`` (service.proto), whose ``experiment_id`` is an int32."""
+    return {
+        "experiment_id": int(v.experiment_id),
+        "scorer_name": v.scorer_name,
+        "scorer_version": v.scorer_version,
+        "serialized_scorer": v.serialized_scorer,
+        "creation_time": v.creation_time,
+        "scorer_id": v.scorer_id,
+    }
+
+
+def scorer_list(versions: list[ScorerVersion]) -> dict[str, Any]:
+    return {"scorers": [scorer(v) for v in versions]} if versions else {}
+
+
+def registered_scorer(v: ScorerVersion) -> dict[str, Any]:
+    """``RegisterScorer.Response``: other field names than ``Scorer``, and a string ``experiment_id``."""
+    return {
+        "version": v.scorer_version,
+        "scorer_id": v.scorer_id,
+        "experiment_id": v.experiment_id,
+        "name": v.scorer_name,
+        "serialized_scorer": v.serialized_scorer,
+        "creation_time": v.creation_time,
+    }
+
+
+def online_scoring_config(c: OnlineScoringConfig) -> dict[str, Any]:
+    """The reference's ``OnlineScoringConfig.to_dict`` (no proto message): ``filter_string`` only when set."""
+    out: dict[str, Any] = {
+        "online_scoring_config_id": c.online_scoring_config_id,
+        "scorer_id": c.scorer_id,
+        "sample_rate": c.sample_rate,
+        "experiment_id": c.experiment_id,
+    }
+    if c.filter_string is not None:
+        out["filter_string"] = c.filter_string
     return out

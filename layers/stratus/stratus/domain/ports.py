@@ -30,6 +30,7 @@ from stratus.domain.entities import (
 from stratus.domain.issues import Issue
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectResources, ProjectRun
+from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -363,3 +364,34 @@ class IssueStore(Protocol):
         """Every issue of one experiment, in no particular order."""
 
     def modify_issue(self, issue_id: str, change: IssueChange) -> Issue: ...
+
+
+class ScorerStore(Protocol):
+    """MLflow 3 registered scorers, each name's versions in its experiment. A scorer record (the name's
+    ``scorer_id``) outlives the deletion of its versions one by one; ``delete_scorer`` removes it with every
+    version and its online scoring configuration."""
+
+    def get_scorer_id(self, experiment_id: str, name: str) -> str | None:
+        """The scorer record's id; None if the name has none in the experiment."""
+
+    def insert_scorer_version(self, version: ScorerVersion, *, new_scorer: bool) -> None:
+        """Writes the version (and the scorer record if ``new_scorer``); ``Conflict`` if either already exists."""
+
+    def list_latest_scorer_versions(self, experiment_id: str) -> list[ScorerVersion]:
+        """The highest version of each name in the experiment, in no particular order."""
+
+    def list_scorer_versions(self, experiment_id: str, name: str) -> list[ScorerVersion]:
+        """Every version of one name, lowest first."""
+
+    def get_scorer_version(self, experiment_id: str, name: str, version: int) -> ScorerVersion | None: ...
+
+    def delete_scorer_version(self, experiment_id: str, name: str, version: int) -> None: ...
+
+    def delete_scorer(self, experiment_id: str, name: str) -> None:
+        """Every version, the scorer record and its online scoring configuration."""
+
+    def put_online_scoring_config(self, config: OnlineScoringConfig) -> None:
+        """Replaces the scorer's configuration (one per scorer id)."""
+
+    def get_online_scoring_configs(self, scorer_ids: list[str]) -> list[OnlineScoringConfig]:
+        """The configurations of those scorers that have one."""

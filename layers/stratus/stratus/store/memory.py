@@ -24,7 +24,8 @@ from stratus.domain.issues import Issue
 from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChange, RunChange
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
-from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
+from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist
 
 
 class InMemoryTrackingStore:
@@ -346,3 +347,63 @@ class InMemoryIssueStore:
             change(after)
             self._issues[issue_id] = after
             return copy.deepcopy(after)
+
+
+class InMemoryScorerStore:
+    """``ScorerStore`` in dicts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._ids: dict[tuple[str, str], str] = {}
+        self._versions: dict[tuple[str, str, int], ScorerVersion] = {}
+        self._configs: dict[str, OnlineScoringConfig] = {}
+
+    def get_scorer_id(self, experiment_id: str, name: str) -> str | None:
+        with self._lock:
+            return self._ids.get((experiment_id, name))
+
+    def insert_scorer_version(self, version: ScorerVersion, *, new_scorer: bool) -> None:
+        key = (version.experiment_id, version.scorer_name)
+        with self._lock:
+            taken = (*key, version.scorer_version) in self._versions
+            if taken or (key in self._ids) == new_scorer:
+                raise Conflict(f"Scorer '{version.scorer_name}' changed while registering; retry.")
+            self._ids[key] = version.scorer_id
+            self._versions[(*key, version.scorer_version)] = copy.deepcopy(version)
+
+    def list_latest_scorer_versions(self, experiment_id: str) -> list[ScorerVersion]:
+        with self._lock:
+            latest: dict[str, ScorerVersion] = {}
+            for (exp, name, number), version in self._versions.items():
+                if exp == experiment_id and (name not in latest or latest[name].scorer_version < number):
+                    latest[name] = version
+            return [copy.deepcopy(v) for v in latest.values()]
+
+    def list_scorer_versions(self, experiment_id: str, name: str) -> list[ScorerVersion]:
+        with self._lock:
+            found = [v for (e, n, _), v in self._versions.items() if (e, n) == (experiment_id, name)]
+            return [copy.deepcopy(v) for v in sorted(found, key=lambda v: v.scorer_version)]
+
+    def get_scorer_version(self, experiment_id: str, name: str, version: int) -> ScorerVersion | None:
+        with self._lock:
+            found = self._versions.get((experiment_id, name, version))
+            return copy.deepcopy(found) if found else None
+
+    def delete_scorer_version(self, experiment_id: str, name: str, version: int) -> None:
+        with self._lock:
+            self._versions.pop((experiment_id, name, version), None)
+
+    def delete_scorer(self, experiment_id: str, name: str) -> None:
+        with self._lock:
+            for key in [k for k in self._versions if k[:2] == (experiment_id, name)]:
+                del self._versions[key]
+            scorer_id = self._ids.pop((experiment_id, name), None)
+            self._configs.pop(scorer_id or "", None)
+
+    def put_online_scoring_config(self, config: OnlineScoringConfig) -> None:
+        with self._lock:
+            self._configs[config.scorer_id] = copy.deepcopy(config)
+
+    def get_online_scoring_configs(self, scorer_ids: list[str]) -> list[OnlineScoringConfig]:
+        with self._lock:
+            return [copy.deepcopy(self._configs[s]) for s in scorer_ids if s in self._configs]

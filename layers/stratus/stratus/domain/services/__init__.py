@@ -8,6 +8,7 @@ from stratus.domain.services.projection import ProjectionService
 from stratus.domain.services.promptlab import PromptlabService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
+from stratus.domain.services.scorers import ScorerService
 
 __all__ = [
     "ArtifactService",
@@ -18,4 +19,5 @@ __all__ = [
     "PromptlabService",
     "RegistryService",
     "RunService",
+    "ScorerService",
 ]

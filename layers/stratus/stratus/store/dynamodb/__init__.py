@@ -5,6 +5,7 @@ from stratus.store.dynamodb.issues import DynamoIssueStore
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
 from stratus.store.dynamodb.projects import DynamoProjectRunStore
 from stratus.store.dynamodb.registry import DynamoRegistryStore
+from stratus.store.dynamodb.scorers import DynamoScorerStore
 from stratus.store.dynamodb.tracking import DynamoTrackingStore
 from stratus.store.dynamodb.uploads import DynamoUploadClaims
 from stratus.store.dynamodb.webhooks import DynamoWebhookStore
@@ -14,6 +15,7 @@ __all__ = [
     "DynamoLoggedModelStore",
     "DynamoProjectRunStore",
     "DynamoRegistryStore",
+    "DynamoScorerStore",
     "DynamoTrackingStore",
     "DynamoUploadClaims",
     "DynamoWebhookStore",

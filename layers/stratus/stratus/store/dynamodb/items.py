@@ -29,6 +29,9 @@
 | active project run  | ``PROJRUNS``       | ``A#<submitted:013d>#<run_id>`` | keys only: a project run not yet ended |
 | issue pointer       | ``ISSUE#<id>``     | ``#``                   | experiment_id (immutable, cached)               |
 | issue               | ``EXP#<exp_id>``   | ``I#<issue_id>``        | an issue: status, severity, causes, categories  |
+| scorer              | ``EXP#<exp_id>``   | ``SC#<name>``           | a registered scorer's name and its scorer_id    |
+| scorer version      | ``EXP#<exp_id>``   | ``S#<name>#<ver:010d>`` | one version: the serialized scorer, created     |
+| online scoring conf | ``SCORER#<id>``    | ``#``                   | sample rate, filter, config id, experiment_id   |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -359,6 +362,33 @@ class IssueItem(StratusItem):
     version = NumberAttribute(default=0)
 
 
+class ScorerItem(StratusItem):
+    """``EXP#<exp_id>``/``SC#<name>``: a registered scorer's name and the id its versions and online configuration
+    share; it outlives the deletion of its versions one by one, as the reference's scorer row does."""
+
+    scorer_id = UnicodeAttribute()
+    scorer_name = UnicodeAttribute()
+
+
+class ScorerVersionItem(StratusItem):
+    """``EXP#<exp_id>``/``S#<name>#<version:010d>``: one version of a registered scorer (its serialized JSON)."""
+
+    scorer_id = UnicodeAttribute()
+    scorer_name = UnicodeAttribute()
+    scorer_version = NumberAttribute()
+    serialized_scorer = UnicodeAttribute()
+    creation_time = NumberAttribute()
+
+
+class OnlineScoringConfigItem(StratusItem):
+    """``SCORER#<scorer_id>``/``#``: a scorer's online scoring configuration, found by scorer id."""
+
+    experiment_id = UnicodeAttribute()
+    online_scoring_config_id = UnicodeAttribute()
+    sample_rate = NumberAttribute()
+    filter_string = UnicodeAttribute(null=True)
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -390,4 +420,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ActiveProjectRunItem,
     IssuePointerItem,
     IssueItem,
+    ScorerItem,
+    ScorerVersionItem,
+    OnlineScoringConfigItem,
 )
