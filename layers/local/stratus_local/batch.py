@@ -19,7 +19,6 @@ import queue
 import re
 import shutil
 import signal
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
+from stratus_local.server import LocalHTTPServer, serve_in_thread
 from stratus_local.template import LOCAL_ACCOUNT_ID
 
 LOG_GROUP = "/aws/batch/job"
@@ -296,7 +296,7 @@ class BatchEmulator:
         else:
             self._work_root = Path(tempfile.mkdtemp(prefix="stratus-batch-"))
         self._server = _BatchHTTPServer((self.host, 0), self)
-        threading.Thread(target=self._server.serve_forever, name="batch-api", daemon=True).start()
+        serve_in_thread(self._server, name="batch-api")
         return self.endpoint
 
     def stop(self) -> int:
@@ -636,17 +636,10 @@ def _kill_session(process: subprocess.Popen[bytes]) -> None:
                 os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
-class _BatchHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _BatchHTTPServer(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: BatchEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, _BatchRequestHandler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse DNS lookup of the address (seconds on some laptops)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
 
 class _BatchRequestHandler(BaseHTTPRequestHandler):

@@ -38,10 +38,22 @@ class BadRequestError(Exception):
     """The request framing is broken (bad Content-Length or chunk size)."""
 
 
-class GatewayHTTPServer(ThreadingHTTPServer):
-    """Serves one :class:`Gateway`; one thread per connection."""
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A loopback server of ``stratus local`` (the front door, the local Batch API): one daemon thread per
+    connection, and no reverse DNS lookup of its address when it binds."""
 
     daemon_threads = True
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the address (seconds on some laptops)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+class GatewayHTTPServer(LocalHTTPServer):
+    """Serves one :class:`Gateway`; one thread per connection."""
+
     block_on_close = False
     request_queue_size = 1024
     """The listen backlog (socketserver's default is 5): a team or a sweep opening 32 connections at once had some
@@ -53,12 +65,6 @@ class GatewayHTTPServer(ThreadingHTTPServer):
         self.gateway = gateway
         self.log = log
         super().__init__(address, GatewayRequestHandler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse DNS lookup of the address (seconds on some laptops)."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
 
     @property
     def port(self) -> int:
@@ -194,8 +200,8 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         self.server.log.flush()
 
 
-def serve_in_thread(server: GatewayHTTPServer) -> threading.Thread:
+def serve_in_thread(server: LocalHTTPServer, name: str = "stratus-local-http") -> threading.Thread:
     """Run ``server`` on a daemon thread; ``server.shutdown()`` stops it."""
-    thread = threading.Thread(target=server.serve_forever, name="stratus-local-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return thread
