@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -90,3 +90,16 @@ def translated() -> Iterator[None]:
         if refused is not None:
             raise InvalidParameterValue(f"The request's data cannot be stored: {refused}") from exc
         raise
+
+
+def written(write: Callable[[], object]) -> bool:
+    """Run one conditional write (an item's save, or a whole ``TransactWrite`` block) under :func:`translated`;
+    False when its condition failed, that is when someone else wrote first and the caller must re-read or give up."""
+    try:
+        with translated():
+            write()
+    except PynamoDBException as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True

@@ -3,14 +3,16 @@ a pointer item (``ISSUE#<id>``/``#``). Costs per call: docs/data-model.md."""
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from functools import partial
+
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain import messages
 from stratus.domain.issues import Issue
 from stratus.domain.ports import IssueChange
 from stratus.errors import Conflict, ResourceDoesNotExist
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import IssueItem, IssuePointerItem, StratusItem, sort_key_prefix
 
 MAX_ATTEMPTS = 12
@@ -48,13 +50,9 @@ class DynamoIssueStore:
                 raise ResourceDoesNotExist(messages.issue_not_found(issue_id))
             after = _issue(item)
             change(after)
-            try:
-                with translated():
-                    _item(after, version=int(item.version) + 1).save(condition=IssueItem.version == item.version)
+            updated = _item(after, version=int(item.version) + 1)
+            if written(partial(updated.save, condition=IssueItem.version == item.version)):
                 return after
-            except (PutError, TransactWriteError) as exc:
-                if not is_condition_failure(exc):
-                    raise
         raise Conflict(f"Issue {issue_id} was changed concurrently too many times; retry.")
 
     def _experiment_id(self, issue_id: str) -> str | None:

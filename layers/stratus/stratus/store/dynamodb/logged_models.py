@@ -3,14 +3,16 @@ a pointer item (``MODEL#<id>``/``#``). Costs per call: docs/data-model.md."""
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from functools import partial
+
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain import messages
 from stratus.domain.entities import LoggedModel, ModelMetric
 from stratus.domain.ports import LoggedModelChange
 from stratus.errors import Conflict, ResourceDoesNotExist
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import LoggedModelItem, LoggedModelPointerItem, StratusItem, sort_key_prefix
 
 MAX_ATTEMPTS = 12
@@ -50,13 +52,9 @@ class DynamoLoggedModelStore:
                 raise ResourceDoesNotExist(messages.logged_model_not_found(model_id))
             after = _model(item)
             change(after)
-            try:
-                with translated():
-                    _item(after, version=int(item.version) + 1).save(condition=LoggedModelItem.version == item.version)
+            updated = _item(after, version=int(item.version) + 1)
+            if written(partial(updated.save, condition=LoggedModelItem.version == item.version)):
                 return after
-            except (PutError, TransactWriteError) as exc:
-                if not is_condition_failure(exc):
-                    raise
         raise Conflict(f"Logged model {model_id} was changed concurrently too many times; retry.")
 
     def _experiment_id(self, model_id: str) -> str | None:

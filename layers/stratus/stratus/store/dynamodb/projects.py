@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain.projects import ProjectResources, ProjectRun
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import ActiveProjectRunItem, ProjectRunItem, StratusItem, sort_key_prefix
 
 ACTIVE_PK = "PROJRUNS"
@@ -46,15 +47,12 @@ class DynamoProjectRunStore:
     """``ProjectRunStore`` on the single Stratus table."""
 
     def create(self, run: ProjectRun) -> bool:
-        try:
-            with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+        def write() -> None:
+            with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
                 tx.save(_item(run, run.revision), condition=ProjectRunItem.pk.does_not_exist())
                 tx.save(ActiveProjectRunItem(pk=ACTIVE_PK, sk=_active_sk(run)))
-        except TransactWriteError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+
+        return written(write)
 
     def get(self, run_id: str) -> ProjectRun | None:
         with translated():
@@ -66,19 +64,15 @@ class DynamoProjectRunStore:
     def save(self, run: ProjectRun) -> bool:
         item = _item(run, run.revision + 1)
         condition = ProjectRunItem.revision == run.revision
-        try:
-            if run.settled:
-                with translated(), TransactWrite(connection=StratusItem._get_connection().connection) as tx:
-                    tx.save(item, condition=condition)
-                    tx.delete(ActiveProjectRunItem(pk=ACTIVE_PK, sk=_active_sk(run)))
-            else:
-                with translated():
-                    item.save(condition=condition)
-        except (PutError, TransactWriteError) as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        if not run.settled:
+            return written(partial(item.save, condition=condition))
+
+        def settle() -> None:
+            with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                tx.save(item, condition=condition)
+                tx.delete(ActiveProjectRunItem(pk=ACTIVE_PK, sk=_active_sk(run)))
+
+        return written(settle)
 
     def active(self, limit: int) -> list[ProjectRun]:
         with translated():

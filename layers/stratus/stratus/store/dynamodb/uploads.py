@@ -3,10 +3,12 @@ write that makes a repeated notification never register a second version)."""
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from functools import partial
+
+from pynamodb.exceptions import DoesNotExist
 
 from stratus.domain.entities import UploadClaim
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import UploadClaimItem
 
 
@@ -32,14 +34,7 @@ class DynamoUploadClaims:
             if taking_over_from is None
             else UploadClaimItem.claimed_at == taking_over_from
         )
-        try:
-            with translated():
-                item.save(condition=condition)
-        except PutError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return written(partial(item.save, condition=condition))
 
     def put(self, claim: UploadClaim) -> None:
         with translated():

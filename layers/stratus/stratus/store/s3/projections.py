@@ -12,14 +12,14 @@ import hashlib
 import json
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
 from stratus.domain.projection import RUN_ID, Columns, ProjectionManifest
-from stratus.store.dynamodb.errors import is_condition_failure, translated
+from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import ProjectionManifestItem
 from stratus.store.s3.artifacts import default_client
 
@@ -97,14 +97,9 @@ class S3RunProjectionStore:
             if previous
             else ProjectionManifestItem.pk.does_not_exist()
         )
-        with translated():
-            try:
-                item.save(condition=condition)
-            except PutError as exc:
-                if is_condition_failure(exc):
-                    self._delete_prefix(prefix)
-                    return False
-                raise
+        if not written(partial(item.save, condition=condition)):
+            self._delete_prefix(prefix)
+            return False
         if version > _KEEP_VERSIONS:
             self._delete_prefix(f"projections/{experiment_id}/{version - _KEEP_VERSIONS:010d}")
         return True
