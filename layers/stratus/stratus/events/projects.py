@@ -7,13 +7,14 @@ on."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from stratus.domain.projects import RUN_STATUS, RUNNING
 from stratus.events.publisher import bus_entry
+from stratus.events.schema import event_time
 
 SOURCE = "stratus.projects"
 SUBMITTED = "Project Run Submitted"
@@ -73,8 +74,7 @@ def _kind(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 def _time(millis: Any) -> str:
-    stamp = datetime.fromtimestamp(int(millis or 0) / 1000, UTC) if millis else datetime.now(UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return event_time(int(millis) if millis else int(time.time() * 1000))
 
 
 def project_events_from_change(record_id: str, old: Image | None, new: Image | None) -> list[ProjectRunEvent]:

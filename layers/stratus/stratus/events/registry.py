@@ -5,7 +5,6 @@ by the stream consumer, at least once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +14,7 @@ Image = dict[str, Any]
 
 
 def _time(image: Image, field: str) -> str:
-    millis = int(image.get(field) or 0)
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return schema.event_time(int(image.get(field) or 0))
 
 
 def _plain(value: Any) -> Any:

@@ -7,11 +7,18 @@ index in it): consumers de-duplicate on it, since delivery is at least once.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from stratus.events.publisher import bus_entry
+
+
+def event_time(millis: int) -> str:
+    """An event's ``time``: epoch milliseconds as ISO 8601 in UTC, to the millisecond (``2026-12-07T10:00:00.000Z``)."""
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 SOURCE = "stratus.registry"
 SCHEMA_VERSION = "1"

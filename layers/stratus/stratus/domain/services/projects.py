@@ -153,8 +153,7 @@ class ProjectService:
     def complete_package(self, package_id: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         """Join the parts of a multipart package upload."""
         self._check_enabled()
-        if not (len(package_id) == 32 and set(package_id) <= _HEX32):
-            raise InvalidParameterValue(f"Invalid package_id {package_id!r}.")
+        _check_package_id(package_id)
         if not parts:
             raise InvalidParameterValue("A multipart package needs at least one part.")
         self._packages.complete_multipart(package_id, upload_id, parts)
@@ -198,11 +197,11 @@ class ProjectService:
         project_run = self.get(run_id)
         if project_run.ended or project_run.state == CANCELLING:
             return project_run
+        reason = f"{CANCEL_REASON} user {actor or 'unknown'}"
         if project_run.job_id is None:
-            self._finish(project_run, "CANCELLED", f"{CANCEL_REASON} user {actor or 'unknown'}", None)
-            return self.get(run_id)
+            return self._finish(project_run, "CANCELLED", reason, None)
         updated = self._save(project_run, _cancelling)
-        self._jobs.terminate(project_run.job_id, f"{CANCEL_REASON} user {actor or 'unknown'}")
+        self._jobs.terminate(project_run.job_id, reason)
         return updated
 
     # ---------------------------------------------------------------- job events
@@ -268,8 +267,7 @@ class ProjectService:
     def _checked(self, request: Submission, run: Run, actor: str | None) -> ProjectRun:
         if not request.entry_point:
             raise InvalidParameterValue("Missing value for required parameter 'entry_point'.")
-        if not (len(request.package_id) == 32 and set(request.package_id) <= _HEX32):
-            raise InvalidParameterValue(f"Invalid package_id {request.package_id!r}.")
+        _check_package_id(request.package_id)
         if self._packages.size(request.package_id) is None:
             raise InvalidParameterValue(f"Package {request.package_id} was not uploaded.")
         config = parse_backend_config(request.backend_config, self._settings.defaults)
@@ -400,6 +398,11 @@ class ProjectService:
             # a run deleted meanwhile, or whose artifacts live where clients write directly: the log stays in
             # CloudWatch, and the log_stream tag names it
             return
+
+
+def _check_package_id(package_id: str) -> None:
+    if not (len(package_id) == 32 and set(package_id) <= _HEX32):
+        raise InvalidParameterValue(f"Invalid package_id {package_id!r}.")
 
 
 def _waited_too_long(project_run: ProjectRun, now: int) -> bool:
