@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check bench bench-compare bench-load conformance clean
+.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check serving-image bench bench-compare bench-load conformance clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: setup
 
 template-check:
 	bash .ci/sam-checks.sh
+
+# The serving base image of model deployments, built by the deployed stack's CodeBuild project (docs/deployments.md).
+serving-image:
+	@test -n "$(STACK)" || { echo "usage: make serving-image STACK=<stack name>"; exit 1; }
+	bash serving/build/build-base-image.sh "$(STACK)"
 
 bench: setup
 	$(BIN)/python -m benchmarks.tracking

@@ -102,9 +102,13 @@ EXPECTED_ROUTES = sum(
 pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stratus",
           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 JWT = {"JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "JwtAudience": "client-a,client-b"}
-# Project runs on (a ProjectRunnerImage): the Batch resources, the network and ProjectJobEventsFunction are translated
-# with their references (a resource whose condition is false loses them to AWS::LanguageExtensions).
-PROJECTS = {"ProjectRunnerImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-runner:ci"}
+# Project runs and deployments on (a ProjectRunnerImage, a ServingImage): the Batch resources, the network,
+# ProjectJobEventsFunction, the serving role, image builds and DeploymentRolloutsFunction are translated with their
+# references (a resource whose condition is false loses them to AWS::LanguageExtensions).
+PROJECTS = {
+    "ProjectRunnerImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-runner:ci",
+    "ServingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-serving:ci",
+}
 ok = True
 # (AuthorizationType, the security scheme every route must name (None: no route has one), extra parameters)
 CASES = (
@@ -126,7 +130,7 @@ for auth, scheme, extra in CASES:
     secured = [path for path, op in operations if op.get("security") == [{scheme: []}]]
     unsecured = [path for path, op in operations if not op.get("security")]
     expected = len(operations) if scheme else 0
-    label = f"AuthorizationType={auth}" + (" with project runs" if extra is PROJECTS else "")
+    label = f"AuthorizationType={auth}" + (" with project runs and deployments" if extra is PROJECTS else "")
     print(f"{label}: {len(operations)} routes, {len(secured)} behind {scheme}, {len(unsecured)} open")
     if len(operations) != EXPECTED_ROUTES or len(secured) != expected or "/$default" not in paths:
         print(f"  expected {EXPECTED_ROUTES} routes including /$default, {expected} behind {scheme}", file=sys.stderr)

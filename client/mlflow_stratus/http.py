@@ -32,7 +32,7 @@ class StratusHttp:
     def __init__(self, tracking_uri: str, host_creds: Callable[[], MlflowHostCreds] | None = None) -> None:
         if urlparse(tracking_uri).scheme not in ("http", "https"):
             raise MlflowException(
-                f"The stratus backend needs the tracking URI to be the Stratus URL (http:// or https://), not "
+                f"The stratus plugin needs the tracking URI to be the Stratus URL (http:// or https://), not "
                 f"{tracking_uri!r}; set MLFLOW_TRACKING_URI",
                 error_code=INVALID_PARAMETER_VALUE,
             )
@@ -47,6 +47,10 @@ class StratusHttp:
     def post(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a JSON body to ``endpoint``; the decoded JSON answer."""
         return self._call("POST", endpoint, json=dict(body))
+
+    def post_data(self, endpoint: str, data: str | bytes, content_type: str) -> dict[str, Any]:
+        """POST a body that is already encoded (a scoring request) as ``content_type``; the decoded JSON answer."""
+        return self._call("POST", endpoint, data=data, extra_headers={"Content-Type": content_type})
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
         response = http_request(self._host_creds(), endpoint, method, **kwargs)

@@ -1,5 +1,5 @@
-"""RegistryEventsFunction: composition root of the stream consumer that publishes registry and project-run events to
-EventBridge.
+"""RegistryEventsFunction: composition root of the stream consumer that publishes registry, project-run and
+deployment events to EventBridge.
 
 Records are processed one by one with Powertools' batch processor; a record whose events cannot all be published is
 reported as failed, so Lambda retries from it (at least once; events carry ids for de-duplication) and, after the
@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.config import Settings
+from stratus.events.deployments import deployment_events_from_change
 from stratus.events.projects import project_events_from_change
 from stratus.events.publisher import EventPublisher
 from stratus.events.registry import events_from_change
@@ -34,6 +35,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     events = [
         *events_from_change(record.event_id or "", old, new),
         *project_events_from_change(record.event_id or "", old, new),
+        *deployment_events_from_change(record.event_id or "", old, new),
     ]
     if events:
         publisher().publish(events)

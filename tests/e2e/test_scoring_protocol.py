@@ -5,22 +5,18 @@ Stratus adds only the headers that name the model version and run."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import mlflow
-import pandas as pd
 import pytest
 import requests
 from mlflow.models import infer_signature
+from scoring_cases import CASES, comparable
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -28,7 +24,6 @@ from stratus_local.backends import port_for_child
 from stratus_serving.scoring import Lineage, Scorer
 
 STARTUP_SECONDS = 90
-SET_LITERAL = re.compile(r"\{('[^']*'(?:, '[^']*')*)\}")
 
 
 @pytest.fixture(scope="module")
@@ -77,58 +72,12 @@ def scorer(model_dir: Path) -> Scorer:
     return Scorer.load(lineage)
 
 
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer)
-    return buffer.getvalue()
-
-
-ROWS = [{"sepal_length": 5.1, "sepal_width": 3.5}, {"sepal_length": 6.7, "sepal_width": 3.0}]
-FRAME = pd.DataFrame(ROWS)
-JSON = "application/json"
-CASES: dict[str, tuple[str, bytes]] = {
-    "dataframe_split": (JSON, json.dumps({"dataframe_split": FRAME.to_dict(orient="split")}).encode()),
-    "dataframe_records": (JSON, json.dumps({"dataframe_records": ROWS}).encode()),
-    "instances": (JSON, json.dumps({"instances": ROWS}).encode()),
-    "inputs": (JSON, json.dumps({"inputs": {"sepal_length": [5.1], "sepal_width": [3.5]}}).encode()),
-    "params": (JSON, json.dumps({"dataframe_records": ROWS, "params": {"unused": 1}}).encode()),
-    "charset": ("application/json; charset=utf-8", json.dumps({"dataframe_records": ROWS}).encode()),
-    "csv": ("text/csv", FRAME.to_csv(index=False).encode()),
-    "parquet": ("application/x-parquet", _parquet(FRAME)),
-    "wrong content type": ("text/plain", b"hello"),
-    "latin-1": ("application/json; charset=latin-1", b"{}"),
-    "unknown parameter": ("application/json; format=pandas-split", b"{}"),
-    "malformed json": (JSON, b"{not json"),
-    "two formats": (JSON, json.dumps({"dataframe_records": ROWS, "instances": ROWS}).encode()),
-    "no format": (JSON, json.dumps({"rows": ROWS}).encode()),
-    "schema mismatch": (JSON, json.dumps({"dataframe_records": [{"sepal_length": "x"}]}).encode()),
-    "missing column": (JSON, json.dumps({"dataframe_records": [{"sepal_length": 5.1}]}).encode()),
-    "empty body": (JSON, b""),
-}
-
-
-def _comparable(status: int, content_type: str, body: bytes) -> dict[str, Any]:
-    kind = content_type.split(";")[0].strip()
-    try:
-        parsed: Any = json.loads(body)
-    except ValueError:
-        parsed = body.decode(errors="replace")
-    if isinstance(parsed, dict) and "stack_trace" in parsed:
-        parsed = {k: v for k, v in parsed.items() if k != "stack_trace"}  # file paths differ between the processes
-    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        # MLflow prints a set of field names, whose order differs from process to process
-        parsed["message"] = SET_LITERAL.sub(
-            lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", parsed["message"]
-        )
-    return {"status": status, "content type": kind, "body": parsed}
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_scoring_answers_as_mlflow_models_serve(case: str, scorer: Scorer, reference: str) -> None:
     content_type, body = CASES[case]
     theirs = requests.post(f"{reference}/invocations", data=body, headers={"Content-Type": content_type}, timeout=30)
     ours = scorer.answer("POST", "/invocations", content_type, body)
-    assert _comparable(ours.status, ours.content_type, ours.body) == _comparable(
+    assert comparable(ours.status, ours.content_type, ours.body) == comparable(
         theirs.status_code, theirs.headers.get("content-type", ""), theirs.content
     )
     assert ours.status < 500

@@ -52,17 +52,33 @@ UI_PREFERENCES = {
     "_mlflow_user_setting_dismiss_next_model_registry_ui": "false",
 }
 
-# Texts the UI renders when a request it needs failed (its error boundary, error states and notifications).
+# Texts the UI renders when a request it needs failed (its error boundary, error states and notifications), matched
+# without regard to case: "Failed to load" is the GenAI Overview's "Failed to load chart data" and its siblings,
+# "error occurred" the error boundary's "An error occurred while rendering this component." (a chart's "Failed
+# Calls" or "Errors" title is not an error).
 ERROR_TEXTS = (
     "Something went wrong",
     "Request failed",
+    "Request error",
     "INTERNAL_ERROR",
     "Internal Server Error",
     "Page not found",
     "does not exist",
     "Failed to fetch",
+    "Failed to load",
     "Error fetching",
+    "error occurred",
+    "Unable to load",
+    "load error",
 )
+
+
+def error_texts_shown(driver: object) -> list[str]:
+    """The lines of the page's text that hold one of the ``ERROR_TEXTS`` ("Failed to load chart data"), once each."""
+    body = driver.execute_script("return document.body ? document.body.innerText : ''")
+    errors = [text.lower() for text in ERROR_TEXTS]
+    lines = (line.strip() for line in body.splitlines())
+    return list(dict.fromkeys(line[:200] for line in lines if any(error in line.lower() for error in errors)))
 
 
 @dataclass(frozen=True)
@@ -333,8 +349,7 @@ class UiBrowser:
             text = element.text.strip()
             if text and element.is_displayed():
                 banners.append(text[:300])
-        body = self.driver.find_element(By.TAG_NAME, "body").text
-        banners += [f"page text contains {text!r}" for text in ERROR_TEXTS if text in body]
+        banners += [f"page text: {line!r}" for line in error_texts_shown(self.driver)]
         return banners
 
 

@@ -28,6 +28,7 @@ def _resolvers_by_function() -> dict[str, APIGatewayHttpResolver]:
         "ArtifactsFunction": app.build_artifacts_api(NOTHING),
         "RegistryFunction": app.build_registry_api(NOTHING, NOTHING),
         "ProjectsFunction": app.build_projects_api(NOTHING),
+        "DeploymentsFunction": app.build_deployments_api(NOTHING),
         "UiFunction": ui_app.build_ui_api(NOTHING, NOTHING),
     }
 

@@ -72,8 +72,17 @@ def _client_and_ui(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(method, f"{prefix}/2.0/{path}") for method, path in routes for prefix in ("api", "ajax-api")]
 
 
-@pytest.mark.parametrize("path", ["graphql", "ajax-api/2.0/mlflow/experiments/search-datasets"])
-def test_every_role_may_use_the_web_ui_reads_sent_as_post(path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "graphql",
+        "ajax-api/2.0/mlflow/experiments/search-datasets",
+        "ajax-api/3.0/mlflow/traces/metrics",  # the GenAI Overview's charts, where an experiment opens
+        "ajax-api/3.0/mlflow/traces/search",
+        "api/3.0/mlflow/traces/search",  # mlflow.search_traces
+    ],
+)
+def test_every_role_may_use_the_reads_sent_as_post(path: str) -> None:
     assert all(_allows(policy, "POST", path) for policy in POLICIES.values())
 
 

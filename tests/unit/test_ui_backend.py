@@ -80,8 +80,6 @@ def ui_api() -> Any:
         ("GET", "/ajax-api/3.0/mlflow/assistant/config", None, {"providers": {}, "projects": {},
                                                                 "remote_access_allowed": False}),
         ("GET", "/ajax-api/2.0/mlflow/gateway-proxy", None, {"endpoints": []}),
-        ("POST", "/ajax-api/3.0/mlflow/traces/search", {"locations": []}, {}),
-        ("POST", "/ajax-api/3.0/mlflow/datasets/search", {"experiment_ids": ["0"]}, {}),
     ],
 )  # fmt: skip
 def test_switched_off_features_answer_as_the_reference_does(

@@ -36,6 +36,7 @@ from stratus_local.backends import (
 from stratus_local.batch import MAX_RUNNING_JOBS, BatchEmulator
 from stratus_local.event_sources import QueuePoller, RulePoller, SchedulePoller, StreamPoller
 from stratus_local.gateway import Gateway
+from stratus_local.lambda_api import LambdaEmulator
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
@@ -124,6 +125,7 @@ class LocalStack:
         self._pollers: list[StreamPoller | RulePoller | QueuePoller] = []
         self._running_endpoint: str | None = None
         self._batch: BatchEmulator | None = None
+        self._lambda: LambdaEmulator | None = None
 
     @property
     def base_url(self) -> str:
@@ -168,6 +170,7 @@ class LocalStack:
             # Where project jobs reach the API (the server puts it in their MLFLOW_TRACKING_URI); on AWS, the API's URL.
             self._apply_environment({"STRATUS_TRACKING_URI": self._local_url()})
             self._start_batch(self.endpoints)
+            self._start_lambda()
             serve_in_thread(self._server)
         except BaseException:
             self.stop()
@@ -182,6 +185,7 @@ class LocalStack:
             server.shutdown()
             server.server_close()
         self._stop_batch()
+        self._stop_lambda()
         for poller in self._pollers:
             poller.stop()
         self._pollers = []
@@ -390,6 +394,31 @@ class LocalStack:
         for poller in self._pollers:
             if isinstance(poller, RulePoller):
                 poller.drain(RULE_DRAIN_SECONDS)
+
+    def _start_lambda(self) -> None:
+        """AWS Lambda for the deployments' serving functions: each version runs here as a worker process of
+        serving/ (docs/local.md)."""
+        serving_dir = self.project_dir / "serving"
+        if not (serving_dir / "stratus_serving").is_dir():  # a project of its own: this repository's serving code
+            serving_dir = Path(__file__).resolve().parents[3] / "serving"
+        self._lambda = LambdaEmulator(
+            serving_dir=serving_dir,
+            region=os.environ["AWS_REGION"],
+            extra_environment={"MLFLOW_TRACKING_URI": self._local_url(), **self._job_credentials()},
+            log=self.log,
+        )
+        self._apply_environment({"AWS_ENDPOINT_URL_LAMBDA": self._lambda.start()})
+        self.report.append(
+            f"Lambda: emulated at {self._lambda.endpoint}; deployments' functions run here as worker processes "
+            "with serving/ (function images are ignored)"
+        )
+        if importlib.util.find_spec("mlflow") is None:
+            self.report.append("WARNING: deployments need mlflow in this Python: pip install 'stratus[ui]'")
+
+    def _stop_lambda(self) -> None:
+        lambda_api, self._lambda = self._lambda, None
+        if lambda_api is not None:
+            lambda_api.stop()
 
     def _local_url(self) -> str:
         """The base URL as a process of this machine reaches it (a wildcard address is not one to connect to)."""

@@ -29,6 +29,14 @@ ENV_NAMES = {
     "project_defaults": "STRATUS_PROJECT_DEFAULTS",
     "project_env_manager": "STRATUS_PROJECT_DEFAULT_ENV_MANAGER",
     "tracking_uri": "STRATUS_TRACKING_URI",
+    "deployment_function_prefix": "STRATUS_DEPLOYMENT_FUNCTION_PREFIX",
+    "deployment_defaults": "STRATUS_DEPLOYMENT_DEFAULTS",
+    "serving_role_arn": "STRATUS_SERVING_ROLE_ARN",
+    "serving_image": "STRATUS_SERVING_IMAGE",
+    "serving_repository": "STRATUS_SERVING_REPOSITORY",
+    "serving_build_project": "STRATUS_SERVING_BUILD_PROJECT",
+    "serving_build_bucket": "STRATUS_SERVING_BUILD_BUCKET",
+    "serving_architecture": "STRATUS_SERVING_ARCHITECTURE",
 }
 
 
@@ -66,6 +74,17 @@ class Settings(BaseModel):
     project_defaults: str = ""
     project_env_manager: Literal["local", "uv", "virtualenv", "conda"] = "local"
     tracking_uri: str = ""
+    # Model deployments (docs/deployments.md): each is a function named deployment_function_prefix + its name, run
+    # with serving_role_arn from serving_image, or from an image CodeBuild (serving_build_project) builds per set of
+    # model requirements into serving_repository (empty: no builds). deployment_defaults: JSON of the default config.
+    deployment_function_prefix: str = "stratus-dep-"
+    deployment_defaults: str = ""
+    serving_role_arn: str = ""
+    serving_image: str = ""
+    serving_repository: str = ""
+    serving_build_project: str = ""
+    serving_build_bucket: str = ""
+    serving_architecture: Literal["arm64", "x86_64"] = "arm64"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -82,6 +82,18 @@ class TemporarilyUnavailable(StratusError):
     error_code = "TEMPORARILY_UNAVAILABLE"
 
 
+class ServingFailed(StratusError):
+    """The serving platform could not do what a deployment needs (publish a function version, answer a request);
+    a rollout that meets it fails and keeps the previous version serving."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class ServingFunctionMissing(ServingFailed):
+    """A deployment's function (or the version its alias names) is gone: deleted outside Stratus, or a ``stratus
+    local`` restarted (its functions live in memory). The deployment is rolled out again."""
+
+
 class NotImplementedFeature(StratusError):
     error_code = "NOT_IMPLEMENTED"
 

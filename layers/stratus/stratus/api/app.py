@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from stratus.api.identity import caller
 from stratus.api.routes import (
     artifacts,
+    deployments,
     experiments,
     issues,
     logged_models,
@@ -35,6 +36,7 @@ from stratus.domain.services import (
     RunService,
     ScorerService,
 )
+from stratus.domain.services.deployments import DeploymentService
 from stratus.domain.services.projects import ProjectService
 from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
@@ -115,6 +117,17 @@ def build_projects_api(project_service: ProjectService) -> APIGatewayHttpResolve
     app = APIGatewayHttpResolver()
     for prefix in STRATUS_PREFIXES:
         app.include_router(projects.build(project_service), prefix=prefix)
+    install_actor(app)
+    install_error_handlers(app)
+    return app
+
+
+def build_deployments_api(deployment_service: DeploymentService) -> APIGatewayHttpResolver:
+    """Model deployments (``/api/2.0/stratus/deployments/...``) and their scoring endpoints, served by their own
+    function."""
+    app = APIGatewayHttpResolver()
+    for prefix in STRATUS_PREFIXES:
+        app.include_router(deployments.build(deployment_service), prefix=prefix)
     install_actor(app)
     install_error_handlers(app)
     return app

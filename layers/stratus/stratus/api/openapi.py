@@ -189,6 +189,7 @@ def whole_api() -> list[APIGatewayHttpResolver]:
         app.build_artifacts_api(nothing),
         app.build_registry_api(nothing, nothing),
         app.build_projects_api(nothing),
+        app.build_deployments_api(nothing),
         ui_app.build_ui_api(nothing, nothing),
     ]
 

@@ -62,3 +62,14 @@ def parse(app: APIGatewayHttpResolver, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidParameterValue(message_for(exc, data)) from exc
+
+
+def base_url(event: Any) -> str:
+    """The URL the caller reached the API at (``https://<domain>`` plus a named stage), for URLs an answer carries:
+    a function cannot name the API that invokes it."""
+    context = event.get("requestContext") or {}
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+    host = headers.get("host") or context.get("domainName") or ""  # the Host header keeps a port
+    stage = context.get("stage") or "$default"
+    return f"{scheme}://{host}" + ("" if stage == "$default" else f"/{stage}")

@@ -9,6 +9,8 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from stratus.domain.entities import RUN_STATUSES
+from stratus.domain.traces import AGGREGATION_TYPES, VIEW_TYPES
+from stratus.domain.traces import DEFAULT_MAX_RESULTS as METRICS_DEFAULT_MAX_RESULTS
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -538,6 +540,37 @@ class GetProjectRun(Request):
     run_id: RequiredStr
 
 
+# ---------------------------------------------------------------- model deployments (docs/deployments.md)
+
+
+class CreateDeployment(Request):
+    name: RequiredStr
+    model_uri: RequiredStr
+    flavor: str | None = None
+    config: dict[str, Any] | None = None
+
+
+class UpdateDeployment(Request):
+    name: RequiredStr
+    model_uri: str | None = None
+    flavor: str | None = None
+    config: dict[str, Any] | None = None
+
+
+class GetDeployment(Request):
+    name: RequiredStr
+
+
+class ListDeployments(Request):
+    max_results: Int64 = 100
+    page_token: str | None = None
+
+
+class DeploymentHistory(Request):
+    name: RequiredStr
+    max_results: Int64 = 100
+
+
 # ---------------------------------------------------------------- MLflow 3 issues
 
 
@@ -612,3 +645,85 @@ class UpsertOnlineScoringConfig(Request):
 
 class GetOnlineScoringConfigs(Request):
     scorer_ids: Annotated[list[str], Required]
+
+
+# ---------------------------------------------------------------- MLflow 3 traces and evaluation datasets (reads)
+
+
+def _strings(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("not a list of strings")
+    return value
+
+
+StringList = Annotated[list[str], BeforeValidator(_strings)]
+"""A repeated string field the reference checks with ``_assert_item_type_string``: one item of another type makes
+the whole list the invalid value."""
+
+
+def _proto2_enum(*names: str) -> BeforeValidator:
+    """A proto2 enum field: as :func:`_proto_enum`, but an unknown value reads as the first one (proto2's default)."""
+    read = _proto_enum(*names).func
+    return BeforeValidator(lambda value: read(value) or names[0])
+
+
+MAX_TRACES_PER_PAGE = 500
+"""The reference's request-schema bound on a trace search's ``max_results``."""
+
+
+class MlflowExperimentLocation(Request):
+    experiment_id: str = ""
+
+
+class TraceLocation(Request):
+    mlflow_experiment: MlflowExperimentLocation | None = None
+
+
+class SearchTracesV3(Request):
+    locations: Annotated[list[TraceLocation], Required]
+    filter: str | None = None
+    max_results: Annotated[Int64, Field(le=MAX_TRACES_PER_PAGE)] = 100
+    order_by: StringList = Field(default_factory=list)
+    page_token: str | None = None
+
+    def experiment_ids(self) -> list[str]:
+        """The experiments searched: the locations that name one (others, such as Unity Catalog tables, are not)."""
+        return [location.mlflow_experiment.experiment_id for location in self.locations if location.mlflow_experiment]
+
+
+class SearchTraces(Request):
+    """The legacy listing, ``GET /api/2.0/mlflow/traces``."""
+
+    experiment_ids: Annotated[StringList, Required]
+    filter: str | None = None
+    max_results: Annotated[Int64, Field(le=MAX_TRACES_PER_PAGE)] = 100
+    order_by: StringList = Field(default_factory=list)
+    page_token: str | None = None
+
+
+class MetricAggregation(Request):
+    aggregation_type: Annotated[str, _proto2_enum(*AGGREGATION_TYPES)] = AGGREGATION_TYPES[0]
+    percentile_value: float | None = None
+
+
+class QueryTraceMetrics(Request):
+    # in the reference's check order
+    experiment_ids: Annotated[StringList, Required]
+    view_type: Annotated[str, _proto2_enum(*VIEW_TYPES), Required]
+    metric_name: RequiredStr
+    aggregations: Annotated[list[MetricAggregation], Required]
+    dimensions: StringList = Field(default_factory=list)
+    filters: StringList = Field(default_factory=list)
+    time_interval_seconds: Int64 | None = None
+    start_time_ms: Int64 | None = None
+    end_time_ms: Int64 | None = None
+    max_results: Int64 = METRICS_DEFAULT_MAX_RESULTS
+    page_token: str | None = None
+
+
+class SearchEvaluationDatasets(Request):
+    experiment_ids: StringList = Field(default_factory=list)
+    filter_string: str | None = None
+    max_results: Int64 = 1000
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     ArtifactEntry,
     DatasetInput,
@@ -26,6 +27,7 @@ from stratus.domain.issues import Issue
 from stratus.domain.projects import ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
 from stratus.domain.services.projects import PackageUpload
+from stratus.domain.traces import MetricDataPoint
 
 
 def _double(value: float) -> float | str:
@@ -275,6 +277,54 @@ def project_run(r: ProjectRun) -> dict[str, Any]:
     }
 
 
+def deployment(d: Deployment, endpoint_url: str) -> dict[str, Any]:
+    """A deployment as ``/api/2.0/stratus/deployments/*`` answers it (docs/deployments.md): what serves now at the
+    top level, the rollout under way and how the last one ended; fields that do not apply are left out."""
+    answer: dict[str, Any] = {
+        "name": d.name,
+        "flavor": d.flavor,
+        "model_uri": d.model_uri,
+        "config": d.config.as_dict(),
+        "state": d.state,
+        "message": d.message,
+        "endpoint_url": endpoint_url,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    }
+    if d.creator:
+        answer["creator"] = d.creator
+    if d.follows:
+        answer["follows"] = {"model_name": d.follows[0], "alias": d.follows[1]}
+    if d.served:
+        served = d.served
+        answer.update(
+            model_name=served.model_name,
+            model_version=served.model_version,
+            run_id=served.run_id,
+            model_id=served.model_id,
+            function_version=served.function_version,
+            serving_since=served.since,
+        )
+    if d.rollout:
+        r = d.rollout
+        answer["rollout"] = {
+            "id": r.id,
+            "step": r.step,
+            "reason": r.reason,
+            "model_name": r.target.model_name,
+            "model_version": r.target.model_version,
+            "run_id": r.target.run_id,
+            "started_at": r.started_at,
+        }
+    if d.last_rollout:
+        answer["last_rollout"] = dict(vars(d.last_rollout))
+    return {k: v for k, v in answer.items() if v is not None}
+
+
+def deployment_history(entry: HistoryEntry) -> dict[str, Any]:
+    return {k: v for k, v in vars(entry).items() if v is not None}
+
+
 def package_upload(p: PackageUpload) -> dict[str, Any]:
     """One presigned PUT (``upload_url``, ``upload_headers``) or a multipart upload (``upload_id``, ``part_size``,
     ``part_urls``)."""
@@ -364,3 +414,8 @@ def online_scoring_config(c: OnlineScoringConfig) -> dict[str, Any]:
     if c.filter_string is not None:
         out["filter_string"] = c.filter_string
     return out
+
+
+def metric_data_point(p: MetricDataPoint) -> dict[str, Any]:
+    """``MetricDataPoint`` (service.proto): the group's dimension values, when grouped, and its aggregated values."""
+    return _compact({"metric_name": p.metric_name, "dimensions": dict(p.dimensions), "values": dict(p.values)})

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     ArtifactEntry,
     DatasetInput,
@@ -395,3 +396,88 @@ class ScorerStore(Protocol):
 
     def get_online_scoring_configs(self, scorer_ids: list[str]) -> list[OnlineScoringConfig]:
         """The configurations of those scorers that have one."""
+
+
+class DeploymentStore(Protocol):
+    """Model deployments (``domain.deployments``): one record per deployment, saved with a check on its ``revision``
+    so the API, the rollout events and the sweep never overwrite each other, and its history of switches.
+    Adapter: ``store.dynamodb.DynamoDeploymentStore``."""
+
+    def create(self, deployment: Deployment) -> bool:
+        """Store a new deployment; False when the name is taken."""
+
+    def get(self, name: str) -> Deployment | None: ...
+
+    def save(self, deployment: Deployment) -> bool:
+        """Store ``deployment`` if nobody saved it since it was read (``deployment.revision``), bumping the revision;
+        False when someone did."""
+
+    def list(self, max_results: int, page_token: str | None) -> tuple[list[Deployment], str | None]:
+        """Deployments by name, a page at a time."""
+
+    def delete(self, name: str) -> None:
+        """The deployment and its history; nothing if it is gone."""
+
+    def add_history(self, name: str, entry: HistoryEntry) -> None: ...
+
+    def history(self, name: str, max_results: int) -> list[HistoryEntry]:
+        """The newest ``max_results`` entries, newest first."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A deployment's serving function, as the platform runs it."""
+
+    name: str
+    image: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_seconds: int
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A serving function's answer to one HTTP API (payload 2.0) event: the event's response, and which function
+    version answered (``ExecutedVersion``). ``function_error`` is set when the handler itself crashed."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    executed_version: str | None = None
+    function_error: str | None = None
+
+
+class ServingPlatform(Protocol):
+    """Where deployments run: Lambda functions from container images (``store.lambda_serving.LambdaServing``);
+    under ``stratus local`` the same Lambda API, answered by worker processes (``stratus_local.lambda_api``)."""
+
+    def publish(self, spec: FunctionSpec) -> str:
+        """Create the function, or update its image and settings, wait until it can be invoked, and publish a
+        version; the version's number (a string). ``ServingFailed`` with the platform's reason if it cannot."""
+
+    def invoke(self, function: str, qualifier: str, event: dict[str, object]) -> Invocation:
+        """Send one HTTP API event to a version or alias of the function and return its answer.
+        ``ServingFailed`` when the function cannot be reached (missing, throttled); ``PayloadTooLarge`` over Lambda's
+        6 MB."""
+
+    def route(self, function: str, alias: str, version: str, canary: tuple[str, float] | None = None) -> None:
+        """Point ``alias`` at ``version`` (creating the alias if missing); with ``canary`` ``(version, weight)``,
+        that share (0 to 1) of the alias's requests goes to the canary version."""
+
+    def delete(self, function: str) -> None:
+        """Remove the function with its versions and aliases; nothing if it is gone."""
+
+
+class ImageBuilder(Protocol):
+    """Serving images, one per set of model requirements (``domain.deployments.image_key``): CodeBuild builds them
+    onto the serving base image and pushes them to ECR (``store.codebuild.CodeBuildImages``)."""
+
+    def find(self, key: str) -> str | None:
+        """The URI of the image built for ``key``; None if there is none yet."""
+
+    def start(self, key: str, requirements: list[str]) -> str:
+        """Start building the image for ``key``; the build's id. Its end arrives as a build event."""
+
+    def status(self, build_id: str) -> tuple[str, str]:
+        """``(status, reason)`` of a build: IN_PROGRESS, SUCCEEDED, FAILED, FAULT, STOPPED or TIMED_OUT."""

@@ -6,7 +6,6 @@ on."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stratus.domain.projects import RUN_STATUS, RUNNING
 from stratus.events.publisher import bus_entry
-from stratus.events.schema import event_time
+from stratus.events.schema import event_time, json_body
 
 SOURCE = "stratus.projects"
 SUBMITTED = "Project Run Submitted"
@@ -53,13 +52,7 @@ class ProjectRunEvent(BaseModel):
 
 
 def _body(image: Image | None) -> dict[str, Any]:
-    if not image or not str(image.get("pk", "")).startswith("PROJRUN#"):
-        return {}
-    try:
-        body = json.loads(str(image.get("body") or "{}"))
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return json_body(image) if image and str(image.get("pk", "")).startswith("PROJRUN#") else {}
 
 
 def _kind(old: dict[str, Any], new: dict[str, Any]) -> str | None:

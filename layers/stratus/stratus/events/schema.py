@@ -7,6 +7,7 @@ index in it): consumers de-duplicate on it, since delivery is at least once.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,6 +19,16 @@ from stratus.events.publisher import bus_entry
 def event_time(millis: int) -> str:
     """An event's ``time``: epoch milliseconds as ISO 8601 in UTC, to the millisecond (``2026-12-07T10:00:00.000Z``)."""
     return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_body(image: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``body`` attribute (one JSON object) of an item's stream image; empty when there is none or it is not an
+    object. Project runs and deployments keep their records this way."""
+    try:
+        body = json.loads(str((image or {}).get("body") or "{}"))
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 SOURCE = "stratus.registry"

@@ -6,8 +6,10 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import replace
 
 from stratus.domain import messages
+from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     DatasetInput,
     DatasetSummary,
@@ -316,6 +318,45 @@ class InMemoryProjectRunStore:
     def active(self, limit: int) -> list[ProjectRun]:
         waiting = sorted((r for r in self.runs.values() if not r.settled), key=lambda r: (r.submitted_at, r.run_id))
         return [copy.deepcopy(r) for r in waiting[:limit]]
+
+
+class InMemoryDeploymentStore:
+    """``DeploymentStore`` in dicts, with the same revision checks as DynamoDB's."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[str, Deployment] = {}
+        self.entries: dict[str, list[HistoryEntry]] = {}
+
+    def create(self, deployment: Deployment) -> bool:
+        if deployment.name in self.deployments:
+            return False
+        self.deployments[deployment.name] = deployment
+        return True
+
+    def get(self, name: str) -> Deployment | None:
+        return self.deployments.get(name)
+
+    def save(self, deployment: Deployment) -> bool:
+        current = self.deployments.get(deployment.name)
+        if current is None or current.revision != deployment.revision:
+            return False
+        self.deployments[deployment.name] = replace(deployment, revision=deployment.revision + 1)
+        return True
+
+    def list(self, max_results: int, page_token: str | None) -> tuple[list[Deployment], str | None]:
+        names = sorted(n for n in self.deployments if page_token is None or n > page_token)
+        page = [self.deployments[n] for n in names[:max_results]]
+        return page, page[-1].name if len(names) > max_results else None
+
+    def delete(self, name: str) -> None:
+        self.deployments.pop(name, None)
+        self.entries.pop(name, None)
+
+    def add_history(self, name: str, entry: HistoryEntry) -> None:
+        self.entries.setdefault(name, []).append(entry)
+
+    def history(self, name: str, max_results: int) -> list[HistoryEntry]:
+        return list(reversed(self.entries.get(name, [])))[:max_results]
 
 
 class InMemoryIssueStore:

@@ -1,9 +1,9 @@
 """What MLflow's web UI calls besides the REST API the client uses.
 
-* ``build_switched_off``: features Stratus does not offer (UI telemetry, the assistant, the AI gateway, GenAI traces
-  and evaluation datasets) answer exactly as the reference ``mlflow server`` answers with them switched off or empty,
-  so the UI hides them or shows empty pages. Measured against mlflow 3.17.2 (``MLFLOW_ENABLE_AI_GATEWAY=false``,
-  telemetry disabled, no assistant provider available).
+* ``build_switched_off``: features Stratus does not offer (UI telemetry, the assistant, the AI gateway) answer
+  exactly as the reference ``mlflow server`` answers with them switched off or empty, so the UI hides them or shows
+  empty pages. Measured against mlflow 3.17.2 (``MLFLOW_ENABLE_AI_GATEWAY=false``, telemetry disabled, no assistant
+  provider available). The GenAI pages' trace and evaluation dataset reads are ``routes/traces.py``.
 * ``build_datasets``: the dataset summaries of the experiments' runs (the UI's dataset filter).
 * ``build_artifacts``: the artifact listing and the file viewer's reads.
 * ``build_graphql``: ``POST /graphql``.
@@ -87,14 +87,6 @@ def build_switched_off() -> Router:
     @router.route("/ajax-api/2.0/mlflow/gateway-proxy", method=["GET", "POST"])
     def gateway_proxy() -> dict[str, Any]:
         return GATEWAY_ENDPOINTS_OFF
-
-    @router.post("/ajax-api/3.0/mlflow/traces/search")
-    def search_traces() -> dict[str, Any]:
-        return {}
-
-    @router.post("/ajax-api/3.0/mlflow/datasets/search")
-    def search_evaluation_datasets() -> dict[str, Any]:
-        return {}
 
     return router
 

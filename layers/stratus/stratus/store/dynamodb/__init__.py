@@ -1,6 +1,7 @@
 """The DynamoDB adapter (pynamodb). Keys and access patterns: docs/data-model.md."""
 
 from stratus.store.dynamodb.binding import bind_table
+from stratus.store.dynamodb.deployments import DynamoDeploymentStore
 from stratus.store.dynamodb.issues import DynamoIssueStore
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
 from stratus.store.dynamodb.projects import DynamoProjectRunStore
@@ -11,6 +12,7 @@ from stratus.store.dynamodb.uploads import DynamoUploadClaims
 from stratus.store.dynamodb.webhooks import DynamoWebhookStore
 
 __all__ = [
+    "DynamoDeploymentStore",
     "DynamoIssueStore",
     "DynamoLoggedModelStore",
     "DynamoProjectRunStore",

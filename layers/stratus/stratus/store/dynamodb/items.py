@@ -338,6 +338,23 @@ class ActiveProjectRunItem(StratusItem):
     with the run, deleted in the write that ends it."""
 
 
+class DeploymentItem(StratusItem):
+    """``DEPLOYS``/``D#<name>``: a model deployment (``domain.deployments.Deployment``) as JSON, with its state and a
+    revision every save checks. One partition holds them all: ``list`` is one Query, and a registry alias event
+    reads it to find the deployments that follow the alias (a stack has tens of deployments, not millions)."""
+
+    state = UnicodeAttribute()
+    revision = NumberAttribute()
+    body = UnicodeAttribute()
+
+
+class DeploymentHistoryItem(StratusItem):
+    """``DEPLOY#<name>``/``H#<time:013d>#<rollout_id>#<outcome>``: one switch (or failed rollout) of a deployment,
+    as JSON (``domain.deployments.HistoryEntry``)."""
+
+    body = UnicodeAttribute()
+
+
 class IssuePointerItem(StratusItem):
     """``ISSUE#<issue_id>``/``#``: which experiment's partition holds the issue (get and update by id)."""
 
@@ -418,6 +435,8 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     UploadClaimItem,
     ProjectRunItem,
     ActiveProjectRunItem,
+    DeploymentItem,
+    DeploymentHistoryItem,
     IssuePointerItem,
     IssueItem,
     ScorerItem,
