@@ -45,8 +45,8 @@ FLAVOR = "python_function"
 SYNCHRONOUS = "synchronous"
 BUSY_STATES = frozenset({"PENDING", "UPDATING"})
 WAIT_SECONDS = 1800.0  # an image build in CodeBuild, a function update and a smoke test
-FIRST_POLL_SECONDS = 2.0
-MAX_POLL_SECONDS = 10.0
+FIRST_POLL_SECONDS = 1.0
+MAX_POLL_SECONDS = 5.0
 # The input keys of MLflow's scoring protocol (mlflow.pyfunc.scoring_server); a dict made of one of them (and
 # "params") is a scoring request already, sent as it is.
 SCORING_INPUT_KEYS = frozenset({"dataframe_split", "dataframe_records", "instances", "inputs"})

@@ -88,15 +88,18 @@ class Platform:
     invoked: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     refuse_publish: str | None = None
+    calls: list[str] = field(default_factory=list)
 
     def publish(self, spec: FunctionSpec) -> str:
         if self.refuse_publish:
             raise ServingFailed(self.refuse_publish)
         self.published.append(spec)
+        self.calls.append(f"publish {len(self.published)}")
         return str(len(self.published))
 
     def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Invocation:
         self.invoked.append((function, qualifier, event))
+        self.calls.append(f"invoke {qualifier}")
         version = qualifier
         if qualifier == dep.LIVE_ALIAS:
             version, canary = self.aliases[(function, qualifier)]
@@ -108,6 +111,7 @@ class Platform:
 
     def route(self, function: str, alias: str, version: str, canary: tuple[str, float] | None = None) -> None:
         self.aliases[(function, alias)] = (version, canary)
+        self.calls.append(f"route {version}" + (f" canary {canary[0]}" if canary else ""))
 
     def delete(self, function: str) -> None:
         self.deleted.append(function)
@@ -217,7 +221,7 @@ def test_a_model_without_a_serving_example_is_smoke_tested_with_a_ping() -> None
     assert w.platform.invoked[0][2]["rawPath"] == "/ping"
 
 
-def test_an_alias_move_rolls_out_the_new_version_and_the_old_one_serves_until_the_switch() -> None:
+def test_an_alias_move_rolls_out_the_new_version_and_switches_only_after_its_smoke_test() -> None:
     w = world()
     champion(w)
     w.service.create("wine-api", "models:/wine@champion", None, None)
@@ -225,25 +229,26 @@ def test_an_alias_move_rolls_out_the_new_version_and_the_old_one_serves_until_th
     w.registry.add("wine", 2, "mlartifacts/1/models/m-2/artifacts")
     w.files.model("mlartifacts/1/models/m-2/artifacts")
     w.registry.aliases[("wine", "champion")] = 2
+    w.platform.calls.clear()
 
     assert w.service.on_alias_moved("wine", "champion", "2", "bob") == ["wine-api"]
-    moving = w.service.get("wine-api")
-    assert moving.state == dep.UPDATING and moving.served and moving.served.model_version == "1"
-    assert w.platform.aliases[("stratus-dep-wine-api", dep.LIVE_ALIAS)] == ("1", None)
 
-    done = w.service.advance("wine-api")
-    assert done and done.state == dep.READY and done.served and done.served.model_version == "2"
-    assert w.platform.aliases[("stratus-dep-wine-api", dep.LIVE_ALIAS)] == ("2", None)
-    assert [(e.outcome, e.model_version, e.previous_model_version, e.reason) for e in w.service.history("wine-api", 9)][
-        0
-    ] == (
+    done = w.service.get("wine-api")
+    assert done.state == dep.READY and done.served and done.served.model_version == "2"
+    # the old version served until the new one answered its smoke test
+    assert w.platform.calls == ["publish 2", "invoke 2", "route 2"]
+    newest = w.service.history("wine-api", 9)[0]
+    assert (newest.outcome, newest.model_version, newest.previous_model_version, newest.reason, newest.actor) == (
         dep.SUCCEEDED,
         "2",
         "1",
         dep.REASON_ALIAS_MOVED,
+        "bob",
     )
-    # the same event again (EventBridge delivers at least once) starts nothing
+    # the same event again (EventBridge delivers at least once) starts nothing, nor does the rollout's own event
     assert w.service.on_alias_moved("wine", "champion", "2") == []
+    w.service.advance("wine-api")
+    assert w.platform.calls == ["publish 2", "invoke 2", "route 2"]
 
 
 def test_an_alias_move_leaves_deployments_of_other_aliases_and_pinned_versions_alone() -> None:

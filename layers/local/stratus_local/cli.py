@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     local.add_argument("--quiet", action="store_true", help="do not log each request")
+    local.add_argument(
+        "--verbose", action="store_true", help="at start-up, list every route, function and emulated service"
+    )
     auth = local.add_argument_group(
         "authentication",
         "Without these, anyone who reaches HOST:PORT may do anything. Options on a command line are visible to every "
@@ -117,14 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    print(stack.banner(), file=sys.stderr)
+    print(stack.banner() if args.verbose else stack.summary(), file=sys.stderr)
     if auth is not None:
         print(f"  Auth: {auth.describe()}", file=sys.stderr)
-    print(f"\nexport MLFLOW_TRACKING_URI={stack.base_url}", flush=True)
+    print("\nIn the shell that runs your code:", file=sys.stderr)
+    print(f"export MLFLOW_TRACKING_URI={stack.base_url}", flush=True)
     for name, value in stack.client_environment().items():
         print(f"export {name}={value}", flush=True)
-    print(flush=True)
-    print("Serving. Press Ctrl-C (or send SIGTERM) to stop everything it started.", file=sys.stderr, flush=True)
+    print("\nPress Ctrl-C (or send SIGTERM) to stop everything it started.", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass

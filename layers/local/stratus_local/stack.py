@@ -462,8 +462,32 @@ class LocalStack:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
         }
 
+    def summary(self) -> str:
+        """What a user needs at start-up, in a few lines: where to point the client and the browser, where state is
+        kept, how long it took. The rest is in :meth:`banner` (``stratus local --verbose``)."""
+        if self.template is None or self.endpoints is None:
+            raise RuntimeError("the stack is not started")
+        ui = f"web UI at {self.base_url}/" if self._ui_build else "no web UI (pip install 'stratus[ui]')"
+        lines = [f"Stratus is serving at {self.base_url} ({ui})", f"  State: {self._state_line()}"]
+        lines.extend(f"  {line}" for line in self.report if line.lower().startswith(("warning", "could not")))
+        lines.append(f"  Started in {self.startup_seconds:.1f} s. Every route and emulated service: --verbose")
+        return "\n".join(lines)
+
+    def _state_line(self) -> str:
+        assert self.endpoints is not None
+        if self.endpoints.s3_kind == "AWS_ENDPOINT_URL":
+            return "kept by the service at AWS_ENDPOINT_URL"
+        if self.ephemeral:
+            return "in memory only (--ephemeral); nothing is kept when this stops"
+        if self.endpoints.s3_kind == "moto":
+            return (
+                f"{self.state_dir} (DynamoDB as written; S3 objects copied there every {AUTOSAVE_SECONDS:.0f} s and "
+                "on stop)"
+            )
+        return str(self.state_dir)
+
     def banner(self) -> str:
-        """A human summary of what runs where."""
+        """A full account of what runs where (``stratus local --verbose``)."""
         if self.template is None or self.endpoints is None:
             raise RuntimeError("the stack is not started")
         lines = [f"stratus local: {self.template.path}"]
@@ -487,17 +511,7 @@ class LocalStack:
             if self._ui_build
             else "  Web UI: not available (install mlflow: pip install 'stratus[ui]')"
         )
-        if self.endpoints.s3_kind == "AWS_ENDPOINT_URL":
-            lines.append("  State: kept by the service at AWS_ENDPOINT_URL")
-        elif self.ephemeral:
-            lines.append("  State: in memory only (--ephemeral); nothing is kept when this stops")
-        elif self.endpoints.s3_kind == "moto":
-            lines.append(
-                f"  State: {self.state_dir} (DynamoDB as written; S3 objects copied there every "
-                f"{AUTOSAVE_SECONDS:.0f} s and on stop)"
-            )
-        else:
-            lines.append(f"  State: {self.state_dir}")
+        lines.append(f"  State: {self._state_line()}")
         lines.extend(f"  {line}" for line in self.report)
         lines.append(f"  Started in {self.startup_seconds:.1f} s")
         return "\n".join(lines)

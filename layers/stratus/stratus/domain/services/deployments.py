@@ -261,7 +261,7 @@ class DeploymentService:
 
     def on_alias_moved(self, model_name: str, alias: str, version: str, actor: str | None = None) -> list[str]:
         """Start a rollout on every deployment that follows ``model_name@alias`` and does not already serve (or
-        move to) ``version``; the names of those deployments."""
+        move to) ``version``, and run it as far as it goes; the names of those deployments."""
         started = []
         token: str | None = None
         while True:
@@ -270,7 +270,10 @@ class DeploymentService:
                 if deployment.follows == (model_name, alias) and self._follow(deployment, version, actor):
                     started.append(deployment.name)
             if not token:
-                return started
+                break
+        for name in started:  # at once: its own "Rollout Started" event then finds the work done
+            self.advance(name)
+        return started
 
     def _follow(self, deployment: Deployment, version: str, actor: str | None) -> bool:
         going_to = deployment.rollout.target.model_version if deployment.rollout else None
