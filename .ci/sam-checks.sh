@@ -102,12 +102,14 @@ EXPECTED_ROUTES = sum(
 pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stratus",
           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 JWT = {"JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "JwtAudience": "client-a,client-b"}
-# Project runs and deployments on (a ProjectRunnerImage, a ServingImage): the Batch resources, the network,
+# Project runs, deployments and monitoring on (a ProjectRunnerImage, a ServingImage, Monitoring=enabled): the Batch resources, the network,
 # ProjectJobEventsFunction, the serving role, image builds and DeploymentRolloutsFunction are translated with their
 # references (a resource whose condition is false loses them to AWS::LanguageExtensions).
 PROJECTS = {
     "ProjectRunnerImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-runner:ci",
     "ServingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-serving:ci",
+    "Monitoring": "enabled",
+    "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:stratus-alarms",
 }
 ok = True
 # (AuthorizationType, the security scheme every route must name (None: no route has one), extra parameters)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.api.app import build_artifacts_api
 from stratus.config import Settings
 from stratus.domain.services import ArtifactService
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
 from stratus.store.s3 import S3ArtifactStore
 
@@ -24,6 +24,7 @@ def api() -> APIGatewayHttpResolver:
     return build_artifacts_api(ArtifactService(artifacts, DynamoTrackingStore(), DynamoLoggedModelStore()))
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

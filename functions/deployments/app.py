@@ -14,7 +14,7 @@ from wiring import deployment_service
 
 from stratus.api.app import build_deployments_api
 from stratus.config import Settings
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 
 
 @cache
@@ -22,6 +22,7 @@ def api() -> APIGatewayHttpResolver:
     return build_deployments_api(deployment_service(Settings.from_env()))
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

@@ -18,7 +18,7 @@ from stratus.config import Settings
 from stratus.domain.services.deployments import DeploymentService
 from stratus.events import deployments as events
 from stratus.events import schema as registry_events
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 
 SCHEDULE_SOURCE = "aws.events"
 BUILD_SOURCE = "aws.codebuild"
@@ -29,6 +29,7 @@ def service() -> DeploymentService:
     return deployment_service(Settings.from_env())
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, kind, detail = event.get("source"), event.get("detail-type"), event.get("detail") or {}
     if source == SCHEDULE_SOURCE:
@@ -36,7 +37,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         get_logger().info("deployments swept", moved=moved)
         return {"swept": moved}
     if source == BUILD_SOURCE:
-        names = service().on_build_event(str(detail.get("build-id") or ""))
+        # The event names the build by its ARN (arn:aws:codebuild:<region>:<account>:build/<id>); StartBuild gave its id
+        names = service().on_build_event(str(detail.get("build-id") or "").split(":build/", 1)[-1])
         get_logger().info("build ended", build_id=detail.get("build-id"), status=detail.get("build-status"))
         return {"advanced": names}
     if source == registry_events.SOURCE and kind in (registry_events.ALIAS_SET, registry_events.ALIAS_MOVED):

@@ -16,10 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.config import Settings
 from stratus.events.deployments import deployment_events_from_change
+from stratus.events.metrics import count_published
 from stratus.events.projects import project_events_from_change
 from stratus.events.publisher import EventPublisher
 from stratus.events.registry import events_from_change
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 
 
 @cache
@@ -39,9 +40,11 @@ def record_handler(record: DynamoDBRecord) -> None:
     ]
     if events:
         publisher().publish(events)
+        count_published(events)
         get_logger().info("published", count=len(events), types=[e.detail_type for e in events])
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event,

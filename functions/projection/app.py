@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.config import Settings
 from stratus.domain.services import ProjectionService
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
 from stratus.store.s3 import S3RunProjectionStore
 
@@ -31,6 +31,7 @@ def service() -> ProjectionService:
     )
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     by_experiment: dict[str, list[str]] = {}
     for record in event.get("Records", ()):

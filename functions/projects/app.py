@@ -13,7 +13,7 @@ from wiring import project_service
 
 from stratus.api.app import build_projects_api
 from stratus.config import Settings
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 
 
 @cache
@@ -21,6 +21,7 @@ def api() -> APIGatewayHttpResolver:
     return build_projects_api(project_service(Settings.from_env()))
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

@@ -12,7 +12,7 @@ from wiring import project_service
 
 from stratus.config import Settings
 from stratus.domain.services.projects import ProjectService
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 
 SCHEDULE_SOURCE = "aws.events"
 
@@ -22,6 +22,7 @@ def service() -> ProjectService:
     return project_service(Settings.from_env())
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("source") == SCHEDULE_SOURCE:
         changed = service().sweep()

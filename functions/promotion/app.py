@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService, RunService
 from stratus.domain.services.promotion import PromotionGate, is_nomination
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
 
 
@@ -26,6 +26,7 @@ def gate() -> PromotionGate:
     return PromotionGate(registry, RunService(tracking, experiments))
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail") or {}
     if not is_nomination(str(event.get("detail-type", "")), detail.get("after")):

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
 from stratus.domain.services.uploads import S3Registration
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import (
     DynamoLoggedModelStore,
     DynamoRegistryStore,
@@ -51,6 +51,7 @@ def record_handler(record: SQSRecord) -> None:
         get_logger().info("s3 registration", key=key, outcome=outcome)
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event,

@@ -12,7 +12,7 @@ from stratus.api.app import build_registry_api
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
 from stratus.domain.services.webhooks import DestinationPolicy, WebhookService, http_sender
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import (
     DynamoLoggedModelStore,
     DynamoRegistryStore,
@@ -36,6 +36,7 @@ def api() -> APIGatewayHttpResolver:
     return build_registry_api(registry, webhooks)
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

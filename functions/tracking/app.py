@@ -20,7 +20,7 @@ from stratus.domain.services import (
     RunService,
     ScorerService,
 )
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import (
     DynamoIssueStore,
     DynamoLoggedModelStore,
@@ -64,6 +64,7 @@ def api() -> APIGatewayHttpResolver:
     )
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

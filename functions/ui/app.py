@@ -1,5 +1,5 @@
 """UiFunction: composition root of what MLflow's web UI calls beyond the REST API (GraphQL, artifact viewer, dataset
-filter, switched-off features), and the trace and evaluation dataset reads of its GenAI pages."""
+filter, switched-off features). The GenAI pages' trace routes are the TracesFunction's (functions/traces/app.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from stratus.domain.services import (
     RunService,
 )
 from stratus.domain.services.artifact_files import ArtifactFileService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
 from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
@@ -43,14 +42,10 @@ def api() -> APIGatewayHttpResolver:
     registry = RegistryService(DynamoRegistryStore(), logged_models, tracking, settings.artifact_bucket)
     artifacts = S3ArtifactStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     artifact_files = ArtifactFileService(artifacts, runs, registry, logged_models)
-    return build_ui_api(
-        GraphqlServices(experiments, runs, registry, artifact_files),
-        artifact_files,
-        trace_service=TraceService(),
-        dataset_service=EvaluationDatasetService(),
-    )
+    return build_ui_api(GraphqlServices(experiments, runs, registry, artifact_files), artifact_files)
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.config import Settings
 from stratus.domain.services.webhooks import DestinationPolicy, WebhookService, http_sender
-from stratus.observability import get_logger
+from stratus.observability import get_logger, get_metrics
 from stratus.store.dynamodb import DynamoRegistryStore, DynamoWebhookStore, bind_table
 from stratus.store.kms import KmsCipher
 
@@ -27,6 +27,7 @@ def services() -> tuple[WebhookService, DynamoRegistryStore]:
     return WebhookService(store, http_sender(policy), policy), DynamoRegistryStore()
 
 
+@get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     webhooks, registry = services()
     detail = event.get("detail") or {}

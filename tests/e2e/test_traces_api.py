@@ -2,12 +2,12 @@
 the legacy ``GET /api/2.0/mlflow/traces``), ``traces/metrics`` and evaluation dataset searches, over raw HTTP, to the
 reference ``mlflow server`` and to ``stratus local``, under ``/api`` and ``/ajax-api`` as each is served.
 
-Stratus stores no traces or datasets yet (issue 15), so these reads find none, as the reference finds none in such an
-experiment. The requests are the ones the 3.17.2 web UI sends from the experiment's pages (every chart of the GenAI
-Overview's three tabs, the Traces, Judges and Datasets pages), then the reference's checks of what is sent. What is
-compared per request: the HTTP status and the JSON body, without the reference's newer ``sqlstate`` and
-``error_class``. Known differences (the reference's 500s) are checked on their own below; not compared: the trace
-and dataset filter and ``order_by`` grammars, which Stratus does not check yet.
+The experiment has no traces or datasets, so these reads find none on either server (traces written by the client:
+test_tracing_client.py). The requests are the ones the 3.17.2 web UI sends from the experiment's pages (every chart
+of the GenAI Overview's three tabs, the Traces, Judges and Datasets pages), then the reference's checks of what is
+sent. What is compared per request: the HTTP status and the JSON body, without the reference's newer ``sqlstate``
+and ``error_class``. Known differences (the reference's 500s) are checked on their own below; not compared: the
+trace and dataset filter and ``order_by`` grammars, which Stratus does not check yet.
 """
 
 from __future__ import annotations
@@ -314,13 +314,12 @@ def test_the_stock_client_finds_no_traces_and_no_datasets(tracking_uri: str) -> 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/api/3.0/mlflow/traces"),  # StartTraceV3
-        ("POST", "/v1/traces"),  # OTLP span ingest
-        ("POST", "/api/2.0/mlflow/traces"),  # the legacy StartTrace
+        ("POST", "/api/2.0/mlflow/traces"),  # the legacy StartTrace (StartTraceV3 and /v1/traces are served)
         ("POST", "/api/3.0/mlflow/datasets/create"),
     ],
 )
 def test_trace_and_dataset_writes_are_not_accepted(tracking_uri: str, method: str, path: str) -> None:
-    """Reads find nothing because nothing can be written: a write is refused, never answered as if stored."""
+    """The writes Stratus does not serve are refused, never answered as if stored (test_tracing_client.py covers the
+    trace writes it serves)."""
     answer = requests.request(method, f"{tracking_uri}{path}", json={}, timeout=TIMEOUT)
     assert (answer.status_code, _error_code(answer)) == (404, "ENDPOINT_NOT_FOUND")

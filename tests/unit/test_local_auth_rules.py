@@ -134,5 +134,10 @@ def test_cli_accepts_a_token_and_repeated_users() -> None:
     assert (args.auth_token, args.auth_user) == (TOKEN, ["a:1", "b:2"])
 
 
+def test_cli_runs_deployments_locally_unless_asked_for_virtualenvs() -> None:
+    assert build_parser().parse_args(["local"]).serving_env == "local"
+    assert build_parser().parse_args(["local", "--serving-env", "virtualenv"]).serving_env == "virtualenv"
+
+
 def test_the_description_names_no_secret(auth: LocalAuth) -> None:
     assert TOKEN not in auth.describe() and "pw-ana" not in auth.describe()

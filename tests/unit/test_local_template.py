@@ -342,6 +342,48 @@ def test_a_batch_job_queue_and_definition_are_referenced_by_arn_as_on_aws() -> N
     assert resolver.resolve({"Ref": "Def"}) == "arn:aws:batch:us-east-1:000000000000:job-definition/def:1"
 
 
+def test_serving_image_resources_are_named_by_their_resolved_names() -> None:
+    """The rollouts reach the build project and repository by these names (``--serving-env virtualenv``)."""
+    resources = {
+        "Repo": {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {"RepositoryName": {"Fn::Sub": "${AWS::StackName}-serving"}},
+        },
+        "Builds": {"Type": "AWS::CodeBuild::Project", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-images"}}},
+        "Logs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": {"Fn::Sub": "/aws/codebuild/${Builds}"}},
+        },
+    }
+    resolver = Resolver({"Resources": resources})
+
+    assert resolver.resolve({"Fn::GetAtt": ["Repo", "RepositoryUri"]}) == (
+        "000000000000.dkr.ecr.us-east-1.amazonaws.com/stratus-local-serving"
+    )
+    assert resolver.resolve({"Fn::GetAtt": ["Repo", "Arn"]}) == (
+        "arn:aws:ecr:us-east-1:000000000000:repository/stratus-local-serving"
+    )
+    assert resolver.resolve({"Ref": "Builds"}) == "stratus-local-images"
+    assert resolver.resolve({"Ref": "Logs"}) == "/aws/codebuild/stratus-local-images"
+
+
+def test_image_builds_enabled_give_the_template_s_repository_and_build_project() -> None:
+    root = Path(__file__).resolve().parents[2]
+
+    project = parse_project(root, parameter_overrides={"ServingImage": "base", "ServingImageBuilds": "enabled"})
+    disabled = parse_project(root, parameter_overrides={"ServingImage": "base", "ServingImageBuilds": "disabled"})
+
+    assert project.image_repositories == ["stratus-local-serving"]
+    [build] = project.build_projects
+    assert build["name"] == "stratus-local-serving-images"
+    assert build["logsConfig"]["cloudWatchLogs"]["groupName"] == "/aws/codebuild/stratus-local-serving-images"
+    assert {v["name"]: v["value"] for v in build["environment"]["environmentVariables"]} == {
+        "BASE_IMAGE": "base",
+        "REPOSITORY_URI": "000000000000.dkr.ecr.us-east-1.amazonaws.com/stratus-local-serving",
+    }
+    assert (disabled.image_repositories, disabled.build_projects) == ([], [])
+
+
 def test_no_value_drops_the_key() -> None:
     resolver = Resolver({"Resources": {}})
 

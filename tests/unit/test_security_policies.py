@@ -40,6 +40,8 @@ LOGGING = [
     ("PUT", "mlflow-artifacts/artifacts/1/abc/artifacts/model.pkl"),
     ("POST", "mlflow/registered-models/create"),
     ("POST", "mlflow/model-versions/create"),
+    ("POST", "mlflow/traces/delete-traces"),
+    ("PATCH", "mlflow/traces/tr-1/tags"),
 ]
 ADMIN = [("POST", "mlflow/webhooks"), ("DELETE", "mlflow/webhooks/w-1")]
 
@@ -119,6 +121,21 @@ def test_only_promoters_change_what_is_in_production(method: str, path: str) -> 
     allowed = [name for name, policy in POLICIES.items() if _allows(policy, method, path)]
 
     assert allowed == ["May also move models to production"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "v1/traces"),  # OTLP spans
+        ("POST", "api/3.0/mlflow/traces"),  # StartTraceV3
+        ("POST", "api/3.0/mlflow/traces/tr-1/assessments"),
+        ("PATCH", "ajax-api/3.0/mlflow/traces/tr-1/assessments/a-1"),
+        ("DELETE", "ajax-api/3.0/mlflow/traces/tr-1/tags"),
+    ],
+)
+def test_loggers_trace_but_readers_do_not(method: str, path: str) -> None:
+    assert _allows(POLICIES["May log runs"], method, path)
+    assert not _allows(POLICIES["Read-only"], method, path)
 
 
 @pytest.mark.parametrize(("method", "path"), _client_and_ui(ADMIN))

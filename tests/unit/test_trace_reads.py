@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
-from stratus.api.ui_app import build_ui_api
+from stratus.api.app import build_traces_api
+from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.trace_search import TraceSearchService
 from stratus.domain.services.traces import EvaluationDatasetService, TraceService
 from stratus.domain.traces import Aggregation, MetricDataPoint, TraceMetricsQuery
 from stratus.errors import BadRequest, InvalidParameterValue
+from stratus.store.memory import InMemorySpanStore, InMemoryTraceStore
 
 COUNT, AVG = Aggregation("COUNT"), Aggregation("AVG")
 P50 = Aggregation("PERCENTILE", 50.0)
@@ -139,6 +142,17 @@ def _event(method: str, path: str, body: dict[str, Any] | None, query: str = "")
 COUNT_QUERY = {"experiment_ids": ["1"], "view_type": "TRACES", "metric_name": "trace_count", "aggregations": [{}]}
 
 
+def _api() -> Any:
+    """The TracesFunction's resolver over empty in-memory stores."""
+    traces, spans = InMemoryTraceStore(), InMemorySpanStore()
+    return build_traces_api(
+        TraceService(traces, spans),
+        TraceSearchService(traces, spans),
+        TraceWriteService(traces, spans),
+        EvaluationDatasetService(),
+    )
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "query", "expected"),
     [
@@ -157,14 +171,14 @@ COUNT_QUERY = {"experiment_ids": ["1"], "view_type": "TRACES", "metric_name": "t
 def test_the_reads_are_served_under_each_prefix_of_the_reference(
     method: str, path: str, body: dict[str, Any] | None, query: str, expected: dict[str, Any]
 ) -> None:
-    answer = build_ui_api(None, None).resolve(_event(method, path, body, query), None)  # type: ignore[arg-type]
+    answer = _api().resolve(_event(method, path, body, query), None)
 
     assert (answer["statusCode"], json.loads(answer["body"])) == (200, expected)
 
 
 def test_a_bad_request_names_the_field_in_the_reference_words() -> None:
     body = {**COUNT_QUERY, "experiment_ids": [1]}
-    answer = build_ui_api(None, None).resolve(_event("POST", "/api/3.0/mlflow/traces/metrics", body), None)  # type: ignore[arg-type]
+    answer = _api().resolve(_event("POST", "/api/3.0/mlflow/traces/metrics", body), None)
 
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["message"].startswith(

@@ -180,15 +180,26 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class _EventPublisher:
-    """Puts state change events on the default bus from one thread, in the order the changes happened."""
+class EventPublisher:
+    """Puts an emulated service's state change events (``source``, ``detail_type``) on the default bus from one
+    thread, in the order the changes happened; ``resources`` gives an event's ``resources`` from its detail."""
 
-    def __init__(self, events: Any, log: TextIO) -> None:
+    def __init__(  # noqa: PLR0913 - what the events are, all but the client keyword-only
+        self,
+        events: Any,
+        log: TextIO,
+        *,
+        source: str = EVENT_SOURCE,
+        detail_type: str = EVENT_DETAIL_TYPE,
+        resources: Callable[[dict[str, Any]], list[str]] = lambda detail: [detail["jobArn"]],
+        what: str = "batch: job state",
+    ) -> None:
         self._events = events
         self._log = log
+        self._source, self._detail_type, self._resources, self._what = source, detail_type, resources, what
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._failing = False
-        self._thread = threading.Thread(target=self._run, name="batch-events", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{source}-events", daemon=True)
         self._thread.start()
 
     def publish(self, detail: dict[str, Any]) -> None:
@@ -208,10 +219,10 @@ class _EventPublisher:
             closing = None in batch
             entries = [
                 {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Source": self._source,
+                    "DetailType": self._detail_type,
                     "Detail": json.dumps(detail),
-                    "Resources": [detail["jobArn"]],
+                    "Resources": self._resources(detail),
                     "EventBusName": "default",
                 }
                 for detail in batch
@@ -225,9 +236,9 @@ class _EventPublisher:
             failed = self._events.put_events(Entries=entries).get("FailedEntryCount", 0)
             if failed:
                 raise RuntimeError(f"{failed} of {len(entries)} entries failed")
-        except Exception as exc:  # noqa: BLE001 - a lost event is reported; jobs go on
+        except Exception as exc:  # noqa: BLE001 - a lost event is reported; the emulator goes on
             if not self._failing:
-                print(f"stratus local: batch: could not put job state events on the default bus: {exc}", file=self._log)
+                print(f"stratus local: {self._what} events could not go on the default bus: {exc}", file=self._log)
             self._failing = True
         else:
             self._failing = False
@@ -272,7 +283,7 @@ class BatchEmulator:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._server: _BatchHTTPServer | None = None
-        self._publisher: _EventPublisher | None = None
+        self._publisher: EventPublisher | None = None
         self._logs: Any = None
 
     @property
@@ -289,7 +300,7 @@ class BatchEmulator:
         self._logs = session.client("logs", endpoint_url=self.aws_endpoint)
         with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
             self._logs.create_log_group(logGroupName=LOG_GROUP)
-        self._publisher = _EventPublisher(session.client("events", endpoint_url=self.aws_endpoint), self.log)
+        self._publisher = EventPublisher(session.client("events", endpoint_url=self.aws_endpoint), self.log)
         if self._given_work_root is not None:
             self._given_work_root.mkdir(parents=True, exist_ok=True)
             self._work_root = self._given_work_root
@@ -592,14 +603,14 @@ class BatchEmulator:
             if len(encoded) > MAX_LOG_EVENT_BYTES:
                 message = encoded[:MAX_LOG_EVENT_BYTES].decode(errors="ignore")
             events.append({"timestamp": timestamp, "message": message})
-        for batch in _log_batches(events):
+        for batch in log_batches(events):
             try:
                 self._logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=job.log_stream, logEvents=batch)
             except Exception as exc:  # noqa: BLE001 - lost output is reported; the job goes on
                 print(f"stratus local: batch job {job.job_id}: could not write its log: {exc}", file=self.log)
 
 
-def _log_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def log_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """PutLogEvents calls within CloudWatch's count and size limits."""
     batch: list[dict[str, Any]] = []
     size = 0

@@ -12,7 +12,7 @@ from types import FrameType
 
 from stratus_local.auth import TOKEN_ENV, USERS_ENV, AuthConfigError, LocalAuth
 from stratus_local.backends import BackendError
-from stratus_local.stack import LocalStack, find_project_dir
+from stratus_local.stack import SERVING_ENVS, LocalStack, find_project_dir
 from stratus_local.template import TemplateError
 
 
@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "proxied (default, from samconfig.toml): artifacts go through this server and presigned URLs; "
             "direct: clients write the emulated S3 themselves (set the printed MLFLOW_S3_ENDPOINT_URL)"
+        ),
+    )
+    local.add_argument(
+        "--serving-env",
+        choices=SERVING_ENVS,
+        default="local",
+        help=(
+            "where model deployments run: local (default), in this Python, which must hold the models' packages; "
+            "virtualenv: in a virtualenv built from each model's requirements, as CodeBuild builds its image on AWS"
         ),
     )
     local.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         log_requests=not args.quiet,
         parameter_overrides={"ArtifactAccess": args.artifacts} if args.artifacts else None,
         auth=auth,
+        serving_env=args.serving_env,
     )
     stop = threading.Event()
 
@@ -127,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"export MLFLOW_TRACKING_URI={stack.base_url}", flush=True)
     for name, value in stack.client_environment().items():
         print(f"export {name}={value}", flush=True)
+    print(flush=True)  # the end of the exports, for whoever reads stdout (tests/e2e/local_process.py)
     print("\nPress Ctrl-C (or send SIGTERM) to stop everything it started.", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):

@@ -2,7 +2,9 @@
 code calls (functions, versions, aliases with traffic weights, invoke), answered in botocore's REST-JSON protocol on a
 loopback port (``AWS_ENDPOINT_URL_LAMBDA``), with each version run as a process of this machine instead of a
 container: ``python -m stratus_serving.worker`` (``serving/stratus_serving/worker.py``) with ``serving/`` on
-``PYTHONPATH``, this process's environment and the function's variables. The image (or zip) and handler are ignored.
+``PYTHONPATH``, this process's environment and the function's variables. The handler is ignored, and so is the image,
+unless the local CodeBuild built it (``--serving-env virtualenv``, ``stratus_local/codebuild.py``): the worker then
+runs with that image's virtualenv's Python.
 
 A version's worker starts on its first invoke (its cold start: the model is loaded then) and stays warm while an
 alias routes to it. A worker no alias routes to (a version invoked directly, or left behind by an alias move) is
@@ -35,6 +37,7 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -137,6 +140,8 @@ class _Function:
     code: dict[str, Any]
     tags: dict[str, str]
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+    """The image URI each published version was made from."""
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_version: int = 0
     pending_until: float = 0.0
@@ -148,6 +153,9 @@ class _Function:
         if version not in self.versions:
             raise _not_found(f"{self.arn}:{version}")
         return self.versions[version]
+
+    def image(self, version: str) -> str | None:
+        return self.code.get("ImageUri") if version == LATEST else self.images.get(version)
 
     def routed_versions(self) -> set[str]:
         """The versions some alias sends requests to."""
@@ -174,6 +182,7 @@ class _Worker:
     function: str
     version: str
     configuration: dict[str, Any]
+    image: str | None = None
     in_flight: int = 0
     last_used: float = field(default_factory=time.monotonic)
     process: subprocess.Popen[bytes] | None = None
@@ -216,6 +225,7 @@ class LambdaEmulator:
         environment: dict[str, str] | None = None,
         extra_environment: dict[str, str] | None = None,
         python: str = sys.executable,
+        image_interpreter: Callable[[str], str | None] | None = None,
         host: str = "127.0.0.1",
         idle_stop_s: float = IDLE_STOP_S,
         init_timeout_s: float = INIT_TIMEOUT_S,
@@ -224,11 +234,15 @@ class LambdaEmulator:
     ) -> None:
         """``serving_dir``: the folder holding ``stratus_serving``. ``environment``: the base of every worker's
         environment (default: this process's when the worker starts); ``extra_environment`` goes on top of it, and
-        the function's variables on top of both. ``update_seconds``: how long a function stays ``Pending`` after its
-        creation and ``InProgress`` after an update (0: changes are done at once), for exercising the waiters."""
+        the function's variables on top of both. ``python`` runs the workers, except those of an image that
+        ``image_interpreter`` knows (``CodeBuildEmulator.interpreter``: the Python of the virtualenv the image is,
+        None for an image it did not build, ``LookupError`` for one of its repositories that was never pushed).
+        ``update_seconds``: how long a function stays ``Pending`` after its creation and ``InProgress`` after an
+        update (0: changes are done at once), for exercising the waiters."""
         self.serving_dir = serving_dir
         self.region = region
         self.python = python
+        self.image_interpreter = image_interpreter
         self.host = host
         self.idle_stop_s = idle_stop_s
         self.init_timeout_s = init_timeout_s
@@ -301,6 +315,8 @@ class LambdaEmulator:
         code = request.get("Code") or {}
         if package_type == "Image" and not code.get("ImageUri"):
             raise _invalid("Please provide ImageUri when creating a function with packageType Image.")
+        if package_type == "Image":
+            self._check_image(str(code["ImageUri"]))
         arn = f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{name}"
         configuration = {
             "FunctionName": name,
@@ -335,9 +351,15 @@ class LambdaEmulator:
         with self._lock:
             function, qualifier = self._lookup(request)
             version = self._target_version(function, qualifier)
+            code = dict(function.code)
+            image = function.image(version)
+            if image is not None and image != code.get("ImageUri"):
+                code.update(
+                    ImageUri=image, ResolvedImageUri=f"{image}@sha256:{function.configuration(version)['CodeSha256']}"
+                )
             return {
                 "Configuration": self._configuration_answer(function, version),
-                "Code": dict(function.code),
+                "Code": code,
                 "Tags": dict(function.tags),
             }
 
@@ -353,6 +375,8 @@ class LambdaEmulator:
             package_type = function.latest["PackageType"]
             if package_type == "Image" and not request.get("ImageUri"):
                 raise _invalid("Please provide ImageUri when updating a function with packageType Image.")
+            if package_type == "Image":
+                self._check_image(str(request["ImageUri"]))
             _set_code(function, request, package_type)
             return self._updated(function, publish=bool(request.get("Publish")))
 
@@ -566,6 +590,8 @@ class LambdaEmulator:
             LastModified=_timestamp(),
         )
         function.versions[version] = snapshot
+        if function.code.get("ImageUri"):
+            function.images[version] = str(function.code["ImageUri"])
         return self._configuration_answer(function, version)
 
     def _delete_version(self, function: _Function, version: str) -> None:
@@ -603,7 +629,8 @@ class LambdaEmulator:
         key = (function.name, version, str(configuration["RevisionId"]))
         worker = self._workers.get(key)
         if worker is None:
-            worker = self._workers[key] = _Worker(function.name, version, copy.deepcopy(configuration))
+            worker = _Worker(function.name, version, copy.deepcopy(configuration), function.image(version))
+            self._workers[key] = worker
         worker.in_flight += 1
         return worker
 
@@ -647,10 +674,14 @@ class LambdaEmulator:
         started = time.monotonic()
         worker.folder = Path(tempfile.mkdtemp(prefix=f"{worker.function}-", dir=self._work_root))
         try:
-            worker.process = process = subprocess.Popen(  # noqa: S603 - this interpreter and the serving worker
-                [self.python, "-m", "stratus_serving.worker"],
+            python = self._interpreter(worker.image)
+        except LookupError as exc:
+            return {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(exc)}
+        try:
+            worker.process = process = subprocess.Popen(  # noqa: S603 - this interpreter or the image's, and the worker
+                [python or self.python, "-m", "stratus_serving.worker"],
                 cwd=worker.folder,
-                env=self._worker_environment(worker),
+                env=self._worker_environment(worker, python),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -678,12 +709,35 @@ class LambdaEmulator:
         print(f"stratus local: lambda {worker.label} is warm ({time.monotonic() - started:.1f} s)", file=self.log)
         return None
 
-    def _worker_environment(self, worker: _Worker) -> dict[str, str]:
-        """The stack's environment, the function's variables on top, and what the Lambda runtime sets."""
+    def _interpreter(self, image: str | None) -> str | None:
+        """The Python of the virtualenv a built image is; None for any other image (or none)."""
+        if image is None or self.image_interpreter is None:
+            return None
+        return self.image_interpreter(image)
+
+    def _check_image(self, image: str) -> None:
+        """As Lambda refuses an image its registry does not have: only an image of the local ECR can be checked."""
+        try:
+            self._interpreter(image)
+        except LookupError as exc:
+            raise _invalid(str(exc)) from None
+
+    def _worker_environment(self, worker: _Worker, image_python: str | None = None) -> dict[str, str]:
+        """The stack's environment, the function's variables on top, and what the Lambda runtime sets. A worker in
+        an image's virtualenv has that virtualenv first on PATH and only serving/ on PYTHONPATH, so nothing of this
+        Python's packages reaches it."""
         environment = dict(os.environ if self._environment is None else self._environment)
         environment.update(self._extra_environment)
         environment.update((worker.configuration.get("Environment") or {}).get("Variables") or {})
         python_path = [str(self.serving_dir), environment.get("PYTHONPATH", "")]
+        if image_python is not None:
+            python_path = [str(self.serving_dir)]
+            venv = Path(image_python).parent.parent
+            environment.pop("PYTHONHOME", None)
+            environment.update(
+                VIRTUAL_ENV=str(venv),
+                PATH=os.pathsep.join([str(Path(image_python).parent), environment.get("PATH", os.defpath)]),
+            )
         environment.update(
             {
                 "PYTHONPATH": os.pathsep.join(part for part in python_path if part),

@@ -34,6 +34,7 @@ from stratus_local.backends import (
     create_tables,
 )
 from stratus_local.batch import MAX_RUNNING_JOBS, BatchEmulator
+from stratus_local.codebuild import CodeBuildEmulator, local_base_image, serving_packages
 from stratus_local.event_sources import QueuePoller, RulePoller, SchedulePoller, StreamPoller
 from stratus_local.gateway import Gateway
 from stratus_local.lambda_api import LambdaEmulator
@@ -51,6 +52,10 @@ AUTOSAVE_SECONDS = 5.0
 _FROM_USER = ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "STRATUS_PROJECTION_MIN_RUNS")
 """Variables a template sets but the user's environment overrides locally, as for ``mlflow server`` (and how big an
 experiment must be before searches use its projection: docs/local.md)."""
+_LOCAL_DEFAULTS = {"POWERTOOLS_METRICS_DISABLED": "true"}
+"""Set here unless the user's environment sets them. Business metrics are CloudWatch EMF lines on a function's
+stdout, which is the terminal here (and the pipe a test reads the exports from); POWERTOOLS_METRICS_DISABLED=false
+shows them."""
 _LABELS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 _RUNNING_ENDPOINTS: set[str] = set()
 """``AWS_ENDPOINT_URL`` of each stack running in this process: the environment is the process's, so a second stack
@@ -61,6 +66,9 @@ LOCAL_RUNNER_IMAGE = "stratus-runner:local"
 """The ProjectRunnerImage parameter locally: set, so project runs are enabled; the emulated Batch ignores images."""
 RULE_DRAIN_SECONDS = 5.0
 """How long stopping waits for the end events of the project jobs it killed to reach their function."""
+SERVING_ENVS = ("local", "virtualenv")
+"""Where deployments' workers run: ``local``, in this Python; ``virtualenv``, in one the local CodeBuild builds from
+the model's requirements (docs/deployments.md)."""
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -87,15 +95,28 @@ class LocalStack:
         log_requests: bool = True,
         parameter_overrides: dict[str, str] | None = None,
         auth: LocalAuth | None = None,
+        serving_env: str = "local",
     ) -> None:
         """``parameter_overrides`` go on top of samconfig.toml's ``local_start_api`` overrides. ``auth``: the
         credentials every request must carry (the stack is then AuthorizationType JWT); without it the API is open
-        (AuthorizationType NONE) and callers pose as the local IAM user."""
+        (AuthorizationType NONE) and callers pose as the local IAM user. ``serving_env``: ``virtualenv`` turns
+        ``ServingImageBuilds`` on, so each deployment runs in a virtualenv built from its model's requirements by
+        the local CodeBuild, with ``ServingImage`` naming the base packages it starts from."""
+        if serving_env not in SERVING_ENVS:
+            raise ValueError(f"serving_env must be one of {SERVING_ENVS}, not {serving_env!r}")
         self.project_dir = Path(project_dir).resolve()
         self.auth = auth
+        self.serving_dir = self._find_serving_dir()
+        self.base_packages = serving_packages(self.serving_dir) if serving_env == "virtualenv" else []
+        builds = (
+            {"ServingImageBuilds": "enabled", "ServingImage": local_base_image(self.base_packages)}
+            if serving_env == "virtualenv"
+            else {}
+        )
         self.parameter_overrides = {
             "ProjectRunnerImage": LOCAL_RUNNER_IMAGE,
             **samconfig_parameter_overrides(self.project_dir),
+            **builds,
             "AuthorizationType": "JWT" if auth else "NONE",
             **(parameter_overrides or {}),
         }
@@ -126,6 +147,7 @@ class LocalStack:
         self._running_endpoint: str | None = None
         self._batch: BatchEmulator | None = None
         self._lambda: LambdaEmulator | None = None
+        self._codebuild: CodeBuildEmulator | None = None
 
     @property
     def base_url(self) -> str:
@@ -170,6 +192,7 @@ class LocalStack:
             # Where project jobs reach the API (the server puts it in their MLFLOW_TRACKING_URI); on AWS, the API's URL.
             self._apply_environment({"STRATUS_TRACKING_URI": self._local_url()})
             self._start_batch(self.endpoints)
+            self._start_codebuild(self.endpoints, self.template)
             self._start_lambda()
             serve_in_thread(self._server)
         except BaseException:
@@ -186,6 +209,7 @@ class LocalStack:
             server.server_close()
         self._stop_batch()
         self._stop_lambda()
+        self._stop_codebuild()
         for poller in self._pollers:
             poller.stop()
         self._pollers = []
@@ -233,8 +257,9 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": endpoints.s3,
         }
         values.update(dict.fromkeys(_REMOVED_ENV))
+        values.update(_LOCAL_DEFAULTS)
         values.update(function_environment)
-        for name in _FROM_USER:  # MLflow's own settings: the shell that starts stratus local wins, as with mlflow
+        for name in (*_FROM_USER, *_LOCAL_DEFAULTS):  # the shell that starts stratus local wins, as with mlflow
             user_value = self._saved_env.get(name, os.environ.get(name))
             if user_value is not None:
                 values[name] = user_value
@@ -395,22 +420,61 @@ class LocalStack:
             if isinstance(poller, RulePoller):
                 poller.drain(RULE_DRAIN_SECONDS)
 
-    def _start_lambda(self) -> None:
-        """AWS Lambda for the deployments' serving functions: each version runs here as a worker process of
-        serving/ (docs/local.md)."""
+    def _find_serving_dir(self) -> Path:
         serving_dir = self.project_dir / "serving"
         if not (serving_dir / "stratus_serving").is_dir():  # a project of its own: this repository's serving code
             serving_dir = Path(__file__).resolve().parents[3] / "serving"
+        return serving_dir
+
+    def _start_codebuild(self, endpoints: Endpoints, template: ProjectTemplate) -> None:
+        """CodeBuild and ECR for the serving images, when the template has them (``ServingImageBuilds=enabled``):
+        each image is a virtualenv of this machine (docs/local.md)."""
+        if not template.build_projects and not template.image_repositories:
+            return
+        self._codebuild = CodeBuildEmulator(
+            aws_endpoint=endpoints.default,
+            s3_endpoint=endpoints.s3,
+            images_dir=None if self.state_dir is None else self.state_dir / "serving-images",
+            base_packages=self.base_packages or serving_packages(self.serving_dir),
+            region=os.environ["AWS_REGION"],
+            log=self.log,
+        )
+        endpoint = self._codebuild.start()
+        self._apply_environment({"AWS_ENDPOINT_URL_CODEBUILD": endpoint, "AWS_ENDPOINT_URL_ECR": endpoint})
+        for name in template.image_repositories:
+            self._codebuild.create_repository({"repositoryName": name, "imageTagMutability": "IMMUTABLE"})
+        for project in template.build_projects:
+            self._codebuild.create_project(project)
+        self.report.append(
+            f"CodeBuild and ECR: emulated at {endpoint}; serving images are virtualenvs in "
+            f"{self._codebuild.images_dir} (serving/requirements.txt and boto3, then the model's requirements; one "
+            "build at a time)"
+        )
+
+    def _stop_codebuild(self) -> None:
+        codebuild, self._codebuild = self._codebuild, None
+        if codebuild is not None:
+            codebuild.stop()
+
+    def _start_lambda(self) -> None:
+        """AWS Lambda for the deployments' serving functions: each version runs here as a worker process of
+        serving/ (docs/local.md)."""
         self._lambda = LambdaEmulator(
-            serving_dir=serving_dir,
+            serving_dir=self.serving_dir,
             region=os.environ["AWS_REGION"],
             extra_environment={"MLFLOW_TRACKING_URI": self._local_url(), **self._job_credentials()},
+            image_interpreter=self._codebuild.interpreter if self._codebuild is not None else None,
             log=self.log,
         )
         self._apply_environment({"AWS_ENDPOINT_URL_LAMBDA": self._lambda.start()})
+        where = (
+            "in the virtualenv of their image (built here) or this Python"
+            if self._codebuild is not None
+            else "with this Python (function images are ignored)"
+        )
         self.report.append(
             f"Lambda: emulated at {self._lambda.endpoint}; deployments' functions run here as worker processes "
-            "with serving/ (function images are ignored)"
+            f"of serving/, {where}"
         )
         if importlib.util.find_spec("mlflow") is None:
             self.report.append("WARNING: deployments need mlflow in this Python: pip install 'stratus[ui]'")
@@ -469,6 +533,10 @@ class LocalStack:
             raise RuntimeError("the stack is not started")
         ui = f"web UI at {self.base_url}/" if self._ui_build else "no web UI (pip install 'stratus[ui]')"
         lines = [f"Stratus is serving at {self.base_url} ({ui})", f"  State: {self._state_line()}"]
+        if self._codebuild is not None:
+            lines.append(
+                f"  Deployments: each in a virtualenv of its model's requirements ({self._codebuild.images_dir})"
+            )
         lines.extend(f"  {line}" for line in self.report if line.lower().startswith(("warning", "could not")))
         lines.append(f"  Started in {self.startup_seconds:.1f} s. Every route and emulated service: --verbose")
         return "\n".join(lines)

@@ -7,9 +7,10 @@ CloudFormation short tags (``!Ref``, ``!Sub``, ``!GetAtt``, ...) are loaded as t
 * ``!Ref`` of a DynamoDB table or S3 bucket gives its local name: the resource's ``TableName``/``BucketName`` when
   that is a literal string, else the logical id in kebab case (``StratusTable`` -> ``stratus-table``,
   ``ArtifactBucket`` -> ``artifact-bucket``). Other resources give their kebab-case logical id too, except Batch job
-  queues, job definitions and compute environments, whose ``!Ref`` is an ARN on AWS: an ARN built from that name.
+  queues, job definitions and compute environments, whose ``!Ref`` is an ARN on AWS: an ARN built from that name; and
+  ECR repositories, CodeBuild projects and log groups, which take their name property even when it is an expression.
 * ``!Ref`` of a parameter gives its ``Default``; pseudo parameters give local values (account ``000000000000``).
-* ``!GetAtt`` gives ARNs and names built from the same local names.
+* ``!GetAtt`` gives ARNs and names built from the same local names (and an ECR repository's ``RepositoryUri``).
 * ``!Sub``, ``!Join``, ``!Select``, ``!Split``, ``!If``, ``!Equals``, ``!Not``, ``!And``, ``!Or``, ``!FindInMap`` and
   ``Condition`` are evaluated.
 """
@@ -40,6 +41,15 @@ EVENT_BUS_TYPE = "AWS::Events::EventBus"
 KMS_ALIAS_TYPE = "AWS::KMS::Alias"
 QUEUE_TYPE = "AWS::SQS::Queue"
 BUCKET_TYPE = "AWS::S3::Bucket"
+BUILD_PROJECT_TYPE = "AWS::CodeBuild::Project"
+REPOSITORY_TYPE = "AWS::ECR::Repository"
+_RESOLVED_NAMES = {
+    BUILD_PROJECT_TYPE: "Name",
+    REPOSITORY_TYPE: "RepositoryName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+}
+"""Resource types whose name property (often ``!Sub "${AWS::StackName}-..."``) is resolved for their local name: the
+serving images' build project and repository, which the functions reach by name (``--serving-env virtualenv``)."""
 
 _ARN_REFS = {
     "AWS::Batch::JobQueue": "job-queue/{name}",
@@ -221,6 +231,10 @@ class ProjectTemplate:
     event_buses: list[str] = field(default_factory=list)
     kms_aliases: list[str] = field(default_factory=list)
     queues: list[QueueSpec] = field(default_factory=list)
+    build_projects: list[dict[str, Any]] = field(default_factory=list)
+    """Each ``AWS::CodeBuild::Project`` as CodeBuild's CreateProject request (botocore's names)."""
+    image_repositories: list[str] = field(default_factory=list)
+    """The name of each ``AWS::ECR::Repository``."""
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -268,10 +282,13 @@ class Resolver:
             "AWS::SQS::Queue": "QueueName",
             "AWS::SNS::Topic": "TopicName",
             "AWS::Events::EventBus": "Name",
+            **_RESOLVED_NAMES,
         }.get(resource.get("Type", ""))
         declared = properties.get(name_property) if name_property else None
         if isinstance(declared, str):
             return declared
+        if declared is not None and resource.get("Type") in _RESOLVED_NAMES:
+            return str(self.resolve(declared))
         if resource.get("Type") in (FUNCTION_TYPE, "AWS::Lambda::Function"):
             # Function names only label logs and the context, so an expression is worth resolving.
             with contextlib.suppress(TemplateError, KeyError, TypeError, ValueError):
@@ -329,9 +346,14 @@ class Resolver:
             FUNCTION_TYPE: f"arn:aws:lambda:{region}:{account}:function:{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
             "AWS::Events::EventBus": f"arn:aws:events:{region}:{account}:event-bus/{name}",
+            REPOSITORY_TYPE: f"arn:aws:ecr:{region}:{account}:repository/{name}",
+            BUILD_PROJECT_TYPE: f"arn:aws:codebuild:{region}:{account}:project/{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
         }
         if attribute == "Arn" and kind in arns:
             return arns[kind]
+        if kind == REPOSITORY_TYPE and attribute == "RepositoryUri":
+            return f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
         if kind in (TABLE_TYPE, SIMPLE_TABLE_TYPE) and attribute == "StreamArn":
             return f"{arns[kind]}/stream/local"
         if kind == BUCKET_TYPE and attribute in ("DomainName", "RegionalDomainName"):
@@ -499,10 +521,9 @@ def _read_resource(  # noqa: PLR0913 - the project, and one resource with what r
         )
         if function.routes or function.stream_sources or function.rule_sources or function.queue_sources:
             project.functions[logical_id] = function
-    elif kind == TABLE_TYPE:
-        project.tables.append(_read_table(logical_id, resource, resolver))
-    elif kind == SIMPLE_TABLE_TYPE:
-        project.tables.append(_read_simple_table(logical_id, resource, resolver))
+    elif kind in (TABLE_TYPE, SIMPLE_TABLE_TYPE):
+        read_table = _read_table if kind == TABLE_TYPE else _read_simple_table
+        project.tables.append(read_table(logical_id, resource, resolver))
     elif kind == BUCKET_TYPE:
         project.buckets.append(_read_bucket(logical_id, resource, resolver))
     elif kind == QUEUE_TYPE:
@@ -511,6 +532,10 @@ def _read_resource(  # noqa: PLR0913 - the project, and one resource with what r
         project.event_buses.append(resolver.physical_name(logical_id))
     elif kind == KMS_ALIAS_TYPE:
         project.kms_aliases.append(str(resolver.resolve((resource.get("Properties") or {}).get("AliasName"))))
+    elif kind == REPOSITORY_TYPE:
+        project.image_repositories.append(resolver.physical_name(logical_id))
+    elif kind == BUILD_PROJECT_TYPE:
+        project.build_projects.append(_read_build_project(logical_id, resource, resolver))
 
 
 def _is_active(resource: dict[str, Any], resolver: Resolver) -> bool:
@@ -632,6 +657,34 @@ def _read_queue(logical_id: str, resource: dict[str, Any], resolver: Resolver) -
         _name_in_arn(dead_letter, ":") if dead_letter else None,
         int(redrive.get("maxReceiveCount", 0)),
     )
+
+
+def _read_build_project(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
+    """What ``stratus local``'s CodeBuild uses of a project: its source, variables, timeout and log group."""
+    properties = resolver.resolve(resource.get("Properties") or {})
+    source = properties.get("Source") or {}
+    environment = properties.get("Environment") or {}
+    logs = (properties.get("LogsConfig") or {}).get("CloudWatchLogs") or {}
+    variables = [
+        {"name": str(item["Name"]), "value": str(item.get("Value", "")), "type": str(item.get("Type", "PLAINTEXT"))}
+        for item in environment.get("EnvironmentVariables") or []
+    ]
+    request: dict[str, Any] = {
+        "name": resolver.physical_name(logical_id),
+        "serviceRole": str(properties.get("ServiceRole", "")),
+        "artifacts": {"type": str((properties.get("Artifacts") or {}).get("Type", "NO_ARTIFACTS"))},
+        "source": {"type": str(source.get("Type", "NO_SOURCE")), "location": str(source.get("Location", ""))},
+        "environment": {
+            "type": str(environment.get("Type", "LINUX_CONTAINER")),
+            "image": str(environment.get("Image", "")),
+            "computeType": str(environment.get("ComputeType", "BUILD_GENERAL1_SMALL")),
+            "environmentVariables": variables,
+        },
+        "timeoutInMinutes": int(properties.get("TimeoutInMinutes", 60)),
+    }
+    if logs.get("GroupName") and str(logs.get("Status", "ENABLED")) == "ENABLED":
+        request["logsConfig"] = {"cloudWatchLogs": {"status": "ENABLED", "groupName": str(logs["GroupName"])}}
+    return request
 
 
 def _stream_source(logical_id: str, event_name: str, properties: dict[str, Any]) -> StreamSourceSpec:

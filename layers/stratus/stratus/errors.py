@@ -106,3 +106,9 @@ class PayloadTooLarge(StratusError):
     @property
     def http_status(self) -> int:
         return 413
+
+
+class NotFound(StratusError):
+    """MLflow's ``NOT_FOUND`` (404), which the reference answers for missing trace data."""
+
+    error_code = "NOT_FOUND"

@@ -4,6 +4,7 @@ scorers under ``/api/3.0/mlflow`` and ``/ajax-api/3.0/mlflow``), one error mappi
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -23,8 +24,11 @@ from stratus.api.routes import (
     registry,
     runs,
     scorers,
+    trace_search,
+    traces,
     webhooks,
 )
+from stratus.api.routes import assessments as assessment_routes
 from stratus.domain.actor import current_actor
 from stratus.domain.services import (
     ArtifactService,
@@ -38,6 +42,7 @@ from stratus.domain.services import (
 )
 from stratus.domain.services.deployments import DeploymentService
 from stratus.domain.services.projects import ProjectService
+from stratus.domain.services.traces import EvaluationDatasetService, TraceService
 from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
@@ -129,6 +134,34 @@ def build_deployments_api(deployment_service: DeploymentService) -> APIGatewayHt
     for prefix in STRATUS_PREFIXES:
         app.include_router(deployments.build(deployment_service), prefix=prefix)
     install_actor(app)
+    install_error_handlers(app)
+    return app
+
+
+def build_traces_api(
+    trace_service: TraceService,
+    search_service: Any,
+    write_service: Any,
+    dataset_service: EvaluationDatasetService,
+) -> APIGatewayHttpResolver:
+    """MLflow 3's GenAI traces, served by their own function: OTLP ingest (``/v1/traces``), StartTraceV3 and the
+    reads (API 3.0), search (``routes.trace_search``), assessments, tags, deletion and run links
+    (``routes.assessments``), the legacy v2 routes, the UI's ``get-trace-artifact``, ``traces/metrics`` and
+    ``datasets/search``. Static paths (``/traces/search``) win over ``/traces/<trace_id>`` by the resolver's rule."""
+    app = APIGatewayHttpResolver()
+    for prefix in API_V3_PREFIXES:
+        app.include_router(trace_search.build(search_service), prefix=prefix)
+        app.include_router(assessment_routes.build(write_service), prefix=prefix)
+        app.include_router(traces.build(trace_service), prefix=prefix)
+        app.include_router(traces.build_v3(trace_service), prefix=prefix)
+        app.include_router(traces.build_datasets(dataset_service), prefix=prefix)
+    for prefix in API_PREFIXES:  # the v2 routes: legacy listing and info, tags, deletion, link-to-run
+        app.include_router(trace_search.build_legacy(search_service), prefix=prefix)
+        app.include_router(assessment_routes.build_legacy(write_service), prefix=prefix)
+        app.include_router(traces.build_legacy(trace_service), prefix=prefix)
+    for prefix in ("/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"):
+        app.include_router(traces.build_artifact(trace_service), prefix=prefix)
+    app.include_router(traces.build_otlp(trace_service))
     install_error_handlers(app)
     return app
 

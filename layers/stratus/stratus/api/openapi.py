@@ -190,6 +190,7 @@ def whole_api() -> list[APIGatewayHttpResolver]:
         app.build_registry_api(nothing, nothing),
         app.build_projects_api(nothing),
         app.build_deployments_api(nothing),
+        app.build_traces_api(nothing, nothing, nothing, nothing),
         ui_app.build_ui_api(nothing, nothing),
     ]
 

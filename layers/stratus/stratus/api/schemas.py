@@ -691,6 +691,50 @@ class SearchTracesV3(Request):
         return [location.mlflow_experiment.experiment_id for location in self.locations if location.mlflow_experiment]
 
 
+class TraceLocationV3(Request):
+    type: str | None = None
+    mlflow_experiment: Annotated[MlflowExperimentLocation, Required]
+
+
+class TraceInfoV3(Request):
+    """The ``TraceInfoV3`` a ``StartTraceV3`` carries; times are proto JSON Timestamp/Duration strings."""
+
+    trace_id: str = ""
+    client_request_id: str | None = None
+    trace_location: Annotated[TraceLocationV3, Required]
+    request_preview: str | None = None
+    response_preview: str | None = None
+    request_time: str | None = None
+    execution_duration: str | None = None
+    state: Annotated[str | None, _proto_enum("OK", "ERROR", "IN_PROGRESS")] = None
+    trace_metadata: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    assessments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TraceV3(Request):
+    trace_info: Annotated[TraceInfoV3, Required]
+
+
+class StartTraceV3(Request):
+    trace: Annotated[TraceV3, Required]
+
+
+class GetTrace(Request):
+    trace_id: RequiredStr
+    allow_partial: bool = False
+
+
+class BatchGetTraces(Request):
+    trace_ids: Annotated[StringList, Required]
+    experiment_ids: StringList = Field(default_factory=list)
+
+
+class BatchGetTraceInfos(Request):
+    trace_ids: Annotated[StringList, Required]
+    experiment_ids: StringList = Field(default_factory=list)
+
+
 class SearchTraces(Request):
     """The legacy listing, ``GET /api/2.0/mlflow/traces``."""
 
@@ -727,3 +771,41 @@ class SearchEvaluationDatasets(Request):
     max_results: Int64 = 1000
     order_by: list[str] = Field(default_factory=list)
     page_token: str | None = None
+
+
+# --------------------------------------------------------------------------- trace writes (assessments, tags, ...)
+
+
+class CreateAssessment(Request):
+    """``POST /traces/<trace_id>/assessments``: the Assessment is kept as its proto JSON (the service reads it)."""
+
+    assessment: Annotated[dict[str, Any], Required]
+
+
+class UpdateAssessment(Request):
+    """``PATCH …/assessments/<id>``. ``update_mask`` is a FieldMask, whose proto JSON is a comma-separated string;
+    another JSON shape (``{"paths": [...]}``) changes nothing, as in the reference."""
+
+    assessment: dict[str, Any] = Field(default_factory=dict)
+    update_mask: Annotated[Any, Required]
+
+
+class SetTraceTag(Request):
+    key: RequiredStr
+    value: str = ""
+
+
+class DeleteTraceTag(Request):
+    key: RequiredStr
+
+
+class DeleteTraces(Request):
+    experiment_id: RequiredStr
+    max_timestamp_millis: Int64 | None = None
+    max_traces: Int64 | None = None
+    request_ids: StringList = Field(default_factory=list)
+
+
+class LinkTracesToRun(Request):
+    trace_ids: Annotated[StringList, Required]
+    run_id: RequiredStr

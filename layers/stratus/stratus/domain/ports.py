@@ -32,6 +32,7 @@ from stratus.domain.issues import Issue
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectResources, ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
+from stratus.domain.trace_records import TraceRecord
 
 RunChange = Callable[[Run], None]
 ExperimentChange = Callable[[Experiment], None]
@@ -481,3 +482,49 @@ class ImageBuilder(Protocol):
 
     def status(self, build_id: str) -> tuple[str, str]:
         """``(status, reason)`` of a build: IN_PROGRESS, SUCCEEDED, FAILED, FAULT, STOPPED or TIMED_OUT."""
+
+
+class TraceStore(Protocol):
+    """GenAI trace records (``domain.trace_records.TraceRecord``): DynamoDB items ``TRACE#<id>`` (pointer) and
+    ``TRACES#<experiment_id>`` / ``T#<request_time>#<id>`` (``store.dynamodb.traces.DynamoTraceStore``)."""
+
+    def get(self, trace_id: str) -> TraceRecord | None:
+        """The record of ``trace_id``; None if there is none."""
+
+    def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
+        """The records of those ids that exist (missing ids left out, duplicates once), in no particular order."""
+
+    def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
+        """Create (``previous`` None) or replace ``previous`` by ``record`` (which may have moved experiment or
+        request time). Writes revision ``previous.revision + 1`` (1 for a create) and sets it on ``record``. False
+        when someone saved the trace since ``previous`` was read (or it exists, for a create)."""
+
+    def delete(self, records: list[TraceRecord]) -> None:
+        """Remove the records (their run links are left; readers drop links to missing traces)."""
+
+    def page(
+        self, experiment_id: str, *, descending: bool, start_after: str | None, limit: int
+    ) -> tuple[list[TraceRecord], str | None]:
+        """Up to ``limit`` records of the experiment in request-time order (then trace id) from after the key
+        ``start_after`` (a ``TraceRecord.sort_key``); the key to resume from, None when the experiment ended."""
+
+    def traces_of_run(self, run_id: str) -> list[str]:
+        """Ids of the traces linked to the run (link-to-run, ``x-mlflow-run-id``); may name deleted traces."""
+
+    def link_run(self, run_id: str, trace_ids: list[str]) -> None:
+        """Link the traces to the run (idempotent)."""
+
+
+class SpanStore(Protocol):
+    """Span batches in S3 under ``mlartifacts/<experiment_id>/traces/<trace_id>/spans/``
+    (``store.s3.spans.S3SpanStore``); each span in the ``traces.json`` form."""
+
+    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+        """Store one OTLP batch's spans of one trace (written once; a retry of the same batch id overwrites).
+        Batch ids sort in arrival order, so that a re-sent span in a later batch wins on ``read``."""
+
+    def read(self, experiment_id: str, trace_id: str) -> list[dict]:
+        """Every span of the trace, a re-sent span id once (the last batch wins), in no particular order."""
+
+    def delete(self, experiment_id: str, trace_id: str) -> None:
+        """Remove every span of the trace; nothing if there is none."""

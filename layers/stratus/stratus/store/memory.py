@@ -27,6 +27,7 @@ from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChang
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
+from stratus.domain.trace_records import TraceRecord
 from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist
 
 
@@ -448,3 +449,81 @@ class InMemoryScorerStore:
     def get_online_scoring_configs(self, scorer_ids: list[str]) -> list[OnlineScoringConfig]:
         with self._lock:
             return [copy.deepcopy(self._configs[s]) for s in scorer_ids if s in self._configs]
+
+
+class InMemoryTraceStore:
+    """``TraceStore`` in dicts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, TraceRecord] = {}
+        self._runs: dict[str, list[str]] = {}
+
+    def get(self, trace_id: str) -> TraceRecord | None:
+        with self._lock:
+            found = self._records.get(trace_id)
+            return copy.deepcopy(found) if found else None
+
+    def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
+        with self._lock:
+            return [copy.deepcopy(self._records[t]) for t in dict.fromkeys(trace_ids) if t in self._records]
+
+    def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
+        with self._lock:
+            current = self._records.get(record.trace_id)
+            expected = previous.revision if previous else None
+            if (current.revision if current else None) != expected:
+                return False
+            record.revision = (expected or 0) + 1
+            self._records[record.trace_id] = copy.deepcopy(record)
+            return True
+
+    def delete(self, records: list[TraceRecord]) -> None:
+        with self._lock:
+            for record in records:
+                self._records.pop(record.trace_id, None)
+
+    def page(
+        self, experiment_id: str, *, descending: bool, start_after: str | None, limit: int
+    ) -> tuple[list[TraceRecord], str | None]:
+        with self._lock:
+            found = sorted(
+                (r for r in self._records.values() if r.experiment_id == experiment_id),
+                key=lambda r: r.sort_key,
+                reverse=descending,
+            )
+        if start_after is not None:
+            found = [r for r in found if (r.sort_key < start_after if descending else r.sort_key > start_after)]
+        page = [copy.deepcopy(r) for r in found[:limit]]
+        return page, (page[-1].sort_key if len(found) > limit else None)
+
+    def traces_of_run(self, run_id: str) -> list[str]:
+        with self._lock:
+            return list(self._runs.get(run_id, []))
+
+    def link_run(self, run_id: str, trace_ids: list[str]) -> None:
+        with self._lock:
+            linked = self._runs.setdefault(run_id, [])
+            linked.extend(t for t in trace_ids if t not in linked)
+
+
+class InMemorySpanStore:
+    """``SpanStore`` in a dict of batches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._batches: dict[tuple[str, str], dict[str, list[dict]]] = {}
+
+    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+        with self._lock:
+            self._batches.setdefault((experiment_id, trace_id), {})[batch_id] = copy.deepcopy(spans)
+
+    def read(self, experiment_id: str, trace_id: str) -> list[dict]:
+        with self._lock:
+            batches = self._batches.get((experiment_id, trace_id), {})
+            by_id = {span["span_id"]: span for batch_id in sorted(batches) for span in batches[batch_id]}
+            return copy.deepcopy(list(by_id.values()))
+
+    def delete(self, experiment_id: str, trace_id: str) -> None:
+        with self._lock:
+            self._batches.pop((experiment_id, trace_id), None)

@@ -1,32 +1,36 @@
-"""MLflow 3's trace reads and evaluation dataset searches: what the web UI's GenAI pages (the Overview's charts, the
-Traces tab, Datasets) and ``mlflow.search_traces`` ask. Stratus stores no traces or datasets yet (issue 15), so these
-find none, after the reference's checks; the writes (StartTraceV3, ``/v1/traces``, dataset creation) are not served.
+"""MLflow 3's GenAI traces: ingest and reads of one or a few traces, the metrics the web UI's Overview asks (over no
+traces yet), evaluation dataset searches (none stored yet). Search, tags, assessments, deletion and run links are
+``routes.trace_search`` and ``routes.assessments``.
 
-* ``build``: ``traces/search`` and ``traces/metrics`` (API 3.0);
-* ``build_legacy``: the legacy listing, ``GET /traces`` (API 2.0);
+* ``build``: ``traces/metrics`` (API 3.0);
+* ``build_v3``: StartTraceV3, GetTraceInfoV3, GetTrace, BatchGetTraces, BatchGetTraceInfos (API 3.0);
+* ``build_legacy``: the v2 ``GET /traces/<id>/info`` (API 2.0);
+* ``build_artifact``: ``get-trace-artifact`` (ajax-api 2.0 and 3.0 only), the spans the UI's trace view renders;
+* ``build_otlp``: ``POST /v1/traces``, OTLP span export (FastAPI-style errors, as the reference's);
 * ``build_datasets``: ``datasets/search``, GET or POST (API 3.0).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from stratus.api import schemas, serialize
 from stratus.api.request import parse
+from stratus.domain import otlp
 from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.trace_records import StartInfo, TraceRecord, legacy_info_json, parse_duration, parse_timestamp
 from stratus.domain.traces import Aggregation, TraceMetricsQuery
+from stratus.errors import BadRequest, InvalidParameterValue, StratusError
+from stratus.observability import get_logger
 
 
 def build(service: TraceService) -> Router:
     router = Router()
-
-    @router.post("/traces/search")
-    def search_traces() -> dict[str, Any]:
-        req = parse(router, schemas.SearchTracesV3)
-        found = service.search(req.experiment_ids(), req.max_results, req.page_token)
-        return serialize.page("traces", list(found), None)
 
     @router.post("/traces/metrics")
     def query_trace_metrics() -> dict[str, Any]:
@@ -36,14 +40,92 @@ def build(service: TraceService) -> Router:
     return router
 
 
+def build_v3(service: TraceService) -> Router:
+    router = Router()
+
+    @router.post("/traces")
+    def start_trace() -> dict[str, Any]:
+        record = service.start_trace(start_info(parse(router, schemas.StartTraceV3)))
+        return {"trace": {"trace_info": record.info_json()}}
+
+    @router.get("/traces/get")
+    def get_trace() -> dict[str, Any]:
+        req = parse(router, schemas.GetTrace)
+        record, spans = service.get_trace(req.trace_id, allow_partial=req.allow_partial)
+        return {"trace": trace_json(record, spans)}
+
+    @router.get("/traces/batchGet")
+    def batch_get_traces() -> dict[str, Any]:
+        req = parse(router, schemas.BatchGetTraces)
+        found = service.batch_get(req.trace_ids, req.experiment_ids)
+        return serialize.page("traces", [trace_json(record, spans) for record, spans in found], None)
+
+    @router.post("/traces/batchGetInfos")
+    def batch_get_trace_infos() -> dict[str, Any]:
+        req = parse(router, schemas.BatchGetTraceInfos)
+        infos = service.batch_get_infos(req.trace_ids, req.experiment_ids)
+        return serialize.page("trace_infos", [r.info_json() for r in infos], None)
+
+    @router.get("/traces/<trace_id>")
+    def get_trace_info(trace_id: str) -> dict[str, Any]:
+        return {"trace": {"trace_info": service.get_info(trace_id).info_json()}}
+
+    return router
+
+
+def build_artifact(service: TraceService) -> Router:
+    router = Router()
+
+    @router.get("/get-trace-artifact")
+    def get_trace_artifact() -> Response:
+        request_id = (router.current_event.query_string_parameters or {}).get("request_id")
+        if not request_id:
+            raise BadRequest('Request must include the "request_id" query parameter.')
+        body = json.dumps(service.trace_artifact(request_id))
+        headers = {"Content-Disposition": "attachment; filename=traces.json", "X-Content-Type-Options": "nosniff"}
+        return Response(status_code=200, content_type="text/plain", body=body, headers=headers)
+
+    return router
+
+
+def build_otlp(service: TraceService) -> Router:
+    router = Router()
+
+    @router.post("/v1/traces")
+    def export_traces() -> Response:
+        event = router.current_event
+        headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+        experiment_id = headers.get("x-mlflow-experiment-id")
+        if experiment_id is None:
+            missing = {"type": "missing", "loc": ["header", "x-mlflow-experiment-id"], "msg": "Field required"}
+            return otlp_error(422, [{**missing, "input": None}])
+        raw = event.get("body") or ""
+        body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+        try:
+            batch = otlp.decode_request(body, headers.get("content-type"), headers.get("content-encoding"))
+            service.log_spans(experiment_id, batch, run_id=headers.get("x-mlflow-run-id") or None)
+        except otlp.OtlpRejected as rejected:
+            return otlp_error(rejected.status, rejected.detail)
+        except StratusError:
+            raise
+        except Exception:  # the reference answers any other store failure so
+            get_logger().exception("OTLP spans not stored", experiment_id=experiment_id)
+            return otlp_error(422, "Failed to log OpenTelemetry spans")
+        return Response(status_code=200, content_type=otlp.PROTOBUF, body=b"")
+
+    return router
+
+
+def otlp_error(status: int, detail: Any) -> Response:
+    return Response(status_code=status, content_type="application/json", body=json.dumps({"detail": detail}))
+
+
 def build_legacy(service: TraceService) -> Router:
     router = Router()
 
-    @router.get("/traces")
-    def search_traces_v2() -> dict[str, Any]:
-        req = parse(router, schemas.SearchTraces)
-        found = service.search(req.experiment_ids, req.max_results, req.page_token)
-        return serialize.page("traces", list(found), None)
+    @router.get("/traces/<trace_id>/info")
+    def get_trace_info_v2(trace_id: str) -> dict[str, Any]:
+        return {"trace_info": legacy_info_json(service.legacy_info(trace_id))}
 
     return router
 
@@ -57,6 +139,38 @@ def build_datasets(service: EvaluationDatasetService) -> Router:
         return serialize.page("datasets", list(service.search(req.max_results, req.page_token)), None)
 
     return router
+
+
+def start_info(req: schemas.StartTraceV3) -> StartInfo:
+    """The request's ``TraceInfoV3`` as the domain reads it; a time that does not parse is refused (the reference
+    stores 1970 and no state)."""
+    info = req.trace.trace_info
+    try:
+        request_time = parse_timestamp(info.request_time) if info.request_time else 0
+        duration = parse_duration(info.execution_duration) if info.execution_duration else None
+    except ValueError as error:
+        raise InvalidParameterValue(f"Invalid trace time: {error}") from error
+    return StartInfo(
+        trace_id=info.trace_id,
+        experiment_id=info.trace_location.mlflow_experiment.experiment_id,
+        request_time=request_time,
+        execution_duration=duration,
+        state=info.state or "STATE_UNSPECIFIED",
+        client_request_id=info.client_request_id,
+        request_preview=info.request_preview,
+        response_preview=info.response_preview,
+        trace_metadata=dict(info.trace_metadata),
+        tags=dict(info.tags),
+        assessments=list(info.assessments),
+    )
+
+
+def trace_json(record: TraceRecord, spans: list[dict]) -> dict[str, Any]:
+    """A ``Trace`` as GetTrace and batchGet answer it: the info, and the spans in the OTel proto form."""
+    out: dict[str, Any] = {"trace_info": record.info_json()}
+    if spans:
+        out["spans"] = [otlp.span_to_proto_json(span) for span in spans]
+    return out
 
 
 def metrics_query(req: schemas.QueryTraceMetrics) -> TraceMetricsQuery:

@@ -21,6 +21,7 @@ from stratus.domain.services.logged_models import LoggedModelService
 from stratus.domain.services.registry import RegistryService
 from stratus.domain.services.runs import RunService
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.observability import BYTES, MetricName, count
 
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 """Largest file answered with its bytes: base64 makes 4 MiB about 5.6 MB, under Lambda's 6 MB response limit."""
@@ -38,10 +39,12 @@ class ArtifactFile:
 
 
 def artifact_file(artifacts: ArtifactStore, key: str, found: StoredObject) -> ArtifactFile:
-    """What a client downloads: the bytes read, or a presigned URL when the object was too large to read."""
+    """What a client downloads: the bytes read (counted as downloaded through the function), or a presigned URL
+    when the object was too large to read."""
     name = posixpath.basename(key)
     if found.body is None:
         return ArtifactFile(name, found.size, url=artifacts.presigned_get(key, name))
+    count(MetricName.ARTIFACT_BYTES_DOWNLOADED, len(found.body), BYTES)
     return ArtifactFile(name, found.size, body=found.body)
 
 

@@ -16,6 +16,7 @@ from stratus.domain.model_sources import artifact_root_key
 from stratus.domain.ports import ArtifactStore, LoggedModelStore, TrackingStore
 from stratus.domain.services.artifact_files import MAX_INLINE_BYTES, ArtifactFile, artifact_file, safe_relative_path
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.observability import BYTES, MetricName, count
 
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MAX_UI_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -73,6 +74,7 @@ class ArtifactService:
         if not owner.relative:
             raise InvalidParameterValue("An artifact upload must name a file inside the artifact root.")
         self._artifacts.put(owner.key, body, content_type)
+        count(MetricName.ARTIFACT_BYTES_UPLOADED, len(body), BYTES)
 
     def upload_run_file(self, run_id: str | None, path: str | None, body: bytes, content_type: str | None) -> None:
         """``upload-artifact`` (the web UI's upload of one file to a run): the reference's checks and messages, in
@@ -93,6 +95,7 @@ class ArtifactService:
         if self._artifacts.list_children(owner.key):  # where the reference fails writing a file over a folder
             raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{relative}'")
         self._artifacts.put(owner.key, body, content_type)
+        count(MetricName.ARTIFACT_BYTES_UPLOADED, len(body), BYTES)
 
     def write_run_files(self, run_id: str, artifact_uri: str, files: dict[str, bytes]) -> None:
         """Store ``files`` (paths relative to the run's artifact root, made by Stratus) under the root of an active

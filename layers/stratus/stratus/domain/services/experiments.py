@@ -12,6 +12,7 @@ from stratus.domain.entities import ACTIVE, DELETED, Experiment
 from stratus.domain.paging import create_page_token, paginate, parse_page_token
 from stratus.domain.ports import TrackingStore
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.observability import MetricName, count
 
 if TYPE_CHECKING:
     from stratus.domain.search.experiments import ExperimentQuery
@@ -120,11 +121,13 @@ class ExperimentService:
 
         query = compile_experiment_search(filter_string, order_by)  # a bad filter costs no read
         self.ensure_default_experiment()
+        count(MetricName.EXPERIMENT_SEARCHES)
         newest = self._newest_first(query, stages, page_token, max_results)
         if newest is not None:
             return newest
-        candidates = [e for e in self._store.list_experiments() if e.lifecycle_stage in stages]
-        matched = query.apply(candidates)
+        every = self._store.list_experiments()
+        count(MetricName.EXPERIMENT_SEARCH_ITEMS_READ, len(every))
+        matched = query.apply([e for e in every if e.lifecycle_stage in stages])
         return paginate(matched, page_token, max_results)
 
     def _newest_first(
@@ -143,13 +146,16 @@ class ExperimentService:
         wanted = start + max_results + 1  # the page, and whether anything follows it
         collected: list[Experiment] = []
         ordered: list[Experiment] = []
+        read = 0
         for chunk in chunks:
+            read += len(chunk)
             collected.extend(e for e in chunk if e.lifecycle_stage in stages)
             ordered = query.apply(collected)
             # Ties on the time are ordered by id, so the experiment that decides the page's end must have its whole
             # tie group read: stop only once the order has moved past its time.
             if len(ordered) >= wanted and getattr(chunk[-1], by) != getattr(ordered[wanted - 1], by):
                 break
+        count(MetricName.EXPERIMENT_SEARCH_ITEMS_READ, read)
         end = start + max_results
         return ordered[start:end], (create_page_token(end) if len(ordered) > end else None)
 

@@ -13,6 +13,7 @@ from stratus.domain.paging import paginate
 from stratus.domain.ports import LoggedModelStore
 from stratus.domain.services.experiments import ExperimentService, now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.observability import MetricName, count
 
 SEARCH_DEFAULT_MAX_RESULTS = 100
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
@@ -145,7 +146,10 @@ class LoggedModelService:
         from stratus.domain.search.logged_models import compile_logged_model_search
 
         query = compile_logged_model_search(filter_string, order_by, datasets)
-        models: list[LoggedModel] = []
+        examined: list[LoggedModel] = []
         for experiment_id in dict.fromkeys(experiment_ids):
-            models.extend(m for m in self._store.list_logged_models(experiment_id) if m.lifecycle_stage == ACTIVE)
+            examined.extend(self._store.list_logged_models(experiment_id))
+        count(MetricName.MODEL_SEARCHES)
+        count(MetricName.MODEL_SEARCH_ITEMS_READ, len(examined))
+        models = [m for m in examined if m.lifecycle_stage == ACTIVE]
         return paginate(query.apply(models), page_token, max_results or SEARCH_DEFAULT_MAX_RESULTS)

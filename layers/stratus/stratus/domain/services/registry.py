@@ -24,6 +24,7 @@ from stratus.domain.ports import RegistrySnapshot, RegistryStore, TrackingStore
 from stratus.domain.services.experiments import now_ms
 from stratus.domain.services.logged_models import LoggedModelService
 from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from stratus.observability import MetricName, count
 
 if TYPE_CHECKING:
     from stratus.domain.search.registry import ModelVersionQuery
@@ -98,11 +99,14 @@ class RegistryService:
 
         limit = validate_registered_model_max_results(max_results)
         query = compile_registered_model_search(filter_string, order_by)
-        page, token = paginate(query.apply(self._store.list_models()), page_token, limit)
+        models = self._store.list_models()
+        page, token = paginate(query.apply(models), page_token, limit)
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             versions = list(pool.map(self._store.list_versions, [m.name for m in page]))
         for model, model_versions in zip(page, versions, strict=True):
             model.latest_versions = _latest_versions(model_versions)
+        count(MetricName.MODEL_SEARCHES)
+        count(MetricName.MODEL_SEARCH_ITEMS_READ, len(models) + sum(map(len, versions)))
         return page, token
 
     def update_model(self, name: str, description: str | None) -> RegisteredModel:
@@ -381,8 +385,11 @@ class RegistryService:
 
         limit = validate_model_version_max_results(max_results)
         query = compile_model_version_search(filter_string, order_by)
+        candidates = self._candidate_versions(query)
+        count(MetricName.MODEL_SEARCHES)
+        count(MetricName.MODEL_SEARCH_ITEMS_READ, len(candidates))
         # The reference's search answers carry no aliases (it builds versions without them).
-        return paginate(query.apply(self._candidate_versions(query)), page_token, limit)
+        return paginate(query.apply(candidates), page_token, limit)
 
     def versions_of_runs(self, run_ids: Collection[str]) -> dict[str, list[ModelVersion]]:
         """Each run's versions as ``search_model_versions("run_id = '<id>'")`` answers them (what the web UI shows

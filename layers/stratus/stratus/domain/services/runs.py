@@ -32,6 +32,7 @@ from stratus.domain.projection import ThinRun
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.observability import MetricName, count
 
 if TYPE_CHECKING:
     from stratus.domain.search.runs import RunQuery
@@ -119,6 +120,7 @@ class RunService:
         )
         run = Run(info=info, tags=tags)
         self._store.insert_run(run)
+        count(MetricName.RUNS_CREATED)
         return run
 
     def get(self, run_id: str) -> Run:
@@ -204,6 +206,10 @@ class RunService:
                     run.info.run_name = value
 
         self._store.modify_run(run_id, change, history=metrics)
+        if metrics:
+            count(MetricName.METRIC_POINTS_LOGGED, len(metrics))
+        if param_list:
+            count(MetricName.PARAMS_LOGGED, len(param_list))
         if model_metrics and self._model_metrics is not None:
             self._model_metrics(run_id, [replace(m, run_id=run_id) for m in model_metrics])
 
@@ -308,10 +314,11 @@ class RunService:
         canonical_ids = tuple(dict.fromkeys(validation.validate_experiment_id(e) for e in experiment_ids))
 
         def read() -> list[Run]:
-            runs: list[Run] = []
+            examined: list[Run] = []
             for experiment_id in canonical_ids:
-                runs.extend(r for r in self._runs_to_search(experiment_id, query) if r.info.lifecycle_stage in stages)
-            return query.apply(runs)
+                examined.extend(self._runs_to_search(experiment_id, query))
+            count(MetricName.RUN_SEARCH_ITEMS_READ, len(examined))
+            return query.apply([r for r in examined if r.info.lifecycle_stage in stages])
 
         newest = self._newest_first(query, canonical_ids, stages, page_token, max_results)
         if newest is not None:
@@ -322,6 +329,7 @@ class RunService:
         page = self._whole(page)
         page = [copy.copy(run) for run in page]  # the page's dataset inputs are filled in; the snapshot keeps its own
         self._store.fill_dataset_inputs(page)  # searches read dataset summaries; the page gets full inputs
+        count(MetricName.RUN_SEARCHES)
         return page, token
 
     def _runs_to_search(self, experiment_id: str, query: RunQuery) -> list[Run]:
@@ -342,6 +350,7 @@ class RunService:
         if not thin:
             return page
         whole = {run.info.run_id: run for e, ids in thin.items() for run in self._store.get_runs(e, ids)}
+        count(MetricName.RUN_SEARCH_ITEMS_READ, len(whole))
         # a run deleted for good since the projection was read is left out, as a read a moment later would
         return [
             run if not isinstance(run, ThinRun) else whole[run.info.run_id]
@@ -369,6 +378,7 @@ class RunService:
         found = self._store.runs_newest_first(experiment_ids[0], stages, start, max_results + 1)
         if found is None:
             return None
+        count(MetricName.RUN_SEARCH_ITEMS_READ, len(found))
         more = len(found) > max_results
         return found[:max_results], create_page_token(start + max_results) if more else None
 

@@ -1,26 +1,225 @@
-"""MLflow 3's trace reads (``traces/search``, the legacy listing, ``traces/metrics``) and evaluation dataset searches,
-for a server that stores neither yet (issue 15). The writes are not served (StartTraceV3, the OTLP ingest and dataset
-creation answer an error), so no experiment has a trace or a dataset, and these reads truthfully find none. They
-check their arguments first, as the reference does, so a caller learns of a mistake here as it would there.
+"""MLflow 3's GenAI traces: ingest (``StartTraceV3`` and OTLP span batches, in either order, into one trace), the
+reads of one or a few traces (info, spans in the OTel proto form, the ``traces.json`` artifact, the legacy v2 info),
+``traces/metrics`` (still over no traces) and evaluation dataset searches (none stored yet). Search, tags,
+assessments, deletion and run links are ``services.trace_search`` and ``services.assessments``.
 
-Not checked yet: the search filter and ``order_by`` grammars (trace, metric filter and dataset), which come with the
-trace search itself.
+Storage (docs/data-model.md): the trace's record in DynamoDB (``TraceStore``), its spans in S3, one object per OTLP
+batch (``SpanStore``), written once and never rewritten; a span re-sent replaces the earlier one when read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Never
 
-from stratus.domain import messages, validation
+from stratus.domain import messages, otlp, validation
+from stratus.domain.entities import ACTIVE, Experiment
 from stratus.domain.paging import parse_page_token
+from stratus.domain.ports import SpanStore, TraceStore
+from stratus.domain.services.experiments import ExperimentService
+from stratus.domain.trace_records import (
+    SIZE_STATS,
+    StartInfo,
+    TraceRecord,
+    apply_spans,
+    apply_start,
+    new_from_spans,
+)
 from stratus.domain.traces import MetricDataPoint, TraceMetricsQuery, check_metrics_query, metrics_of_no_traces
-from stratus.errors import InvalidParameterValue
+from stratus.errors import Conflict, InvalidParameterValue, NotFound, ResourceDoesNotExist
+
+PUT_ATTEMPTS = 8
+"""How often a trace update is retried after losing a race to another writer of the same trace."""
+
+
+def trace_not_found(trace_id: str) -> str:
+    return f"Trace with ID '{trace_id}' not found."
+
+
+def trace_data_not_found(trace_id: str) -> str:
+    """GetTrace, batchGet and get-trace-artifact word it without quotes."""
+    return f"Trace with ID {trace_id} is not found."
+
+
+def new_batch_id() -> str:
+    """Batch ids sort in arrival order (nanoseconds first), so the last batch wins when a span is re-sent."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+def span_order(spans: list[dict]) -> list[dict]:
+    """Roots first, then by start time (the reference's order)."""
+    return sorted(spans, key=lambda s: (s.get("parent_span_id") is not None, s.get("start_time_unix_nano") or 0))
 
 
 class TraceService:
-    """The trace reads, in the order of the reference's checks (``SqlAlchemyStore.search_traces`` and
-    ``query_trace_metrics``)."""
+    """Trace ingest and reads, in the order of the reference's checks. ``traces``, ``spans`` and ``experiments``
+    may be left out by a function that only answers the empty reads (metrics)."""
+
+    def __init__(
+        self,
+        traces: TraceStore | None = None,
+        spans: SpanStore | None = None,
+        experiments: ExperimentService | None = None,
+        new_batch: Callable[[], str] = new_batch_id,
+    ) -> None:
+        self._traces = traces
+        self._spans = spans
+        self._experiments = experiments
+        self._new_batch = new_batch
+
+    @property
+    def traces(self) -> TraceStore:
+        assert self._traces is not None, "TraceService built without a TraceStore"
+        return self._traces
+
+    @property
+    def spans(self) -> SpanStore:
+        assert self._spans is not None, "TraceService built without a SpanStore"
+        return self._spans
+
+    @property
+    def experiments(self) -> ExperimentService:
+        assert self._experiments is not None, "TraceService built without experiments"
+        return self._experiments
+
+    # ingest
+
+    def start_trace(self, info: StartInfo) -> TraceRecord:
+        """``StartTraceV3``: create the trace, or complete the one its spans began. The experiment must be active."""
+        experiment = self.experiments.get(info.experiment_id)
+        if experiment.lifecycle_stage != ACTIVE:
+            raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
+        info.experiment_id = experiment.experiment_id
+
+        def change(record: TraceRecord) -> None:
+            apply_start(record, info, experiment.artifact_location)
+
+        def create() -> TraceRecord:
+            return TraceRecord(trace_id=info.trace_id, experiment_id=info.experiment_id, request_time=0)
+
+        saved, previous = self._update(info.trace_id, change, create)
+        if previous is not None and previous.experiment_id != saved.experiment_id:
+            self._move_spans(previous.experiment_id, saved)
+        return saved
+
+    def log_spans(self, experiment_id: str, batch: list[otlp.TraceSpans], run_id: str | None = None) -> None:
+        """One OTLP export request: each trace's spans stored as one batch in S3, then its record brought up to
+        date (created in ``experiment_id`` if new; an existing trace keeps its experiment). Retries are safe: a span
+        re-sent replaces itself. ``run_id`` links the traces whose root span is in the request to that run."""
+        for group in batch:
+            current = self.traces.get(group.trace_id)
+            if current is None:
+                experiment = self._experiment_for_new_trace(experiment_id)
+                target, location = experiment.experiment_id, experiment.artifact_location
+            else:
+                target, location = current.experiment_id, ""
+            self.spans.put_batch(target, group.trace_id, self._new_batch(), group.spans)
+
+            def change(record: TraceRecord, group: otlp.TraceSpans = group) -> None:
+                apply_spans(record, group.spans, group.resource)
+
+            def create(group: otlp.TraceSpans = group, target: str = target, location: str = location) -> TraceRecord:
+                return new_from_spans(group.trace_id, target, location)
+
+            saved, _ = self._update(group.trace_id, change, create)
+            if saved.experiment_id != target:  # StartTraceV3 moved it meanwhile
+                self._move_spans(target, saved)
+        if run_id:
+            roots = [g.trace_id for g in batch if any(not s.get("parent_span_id") for s in g.spans)]
+            if roots:
+                self.traces.link_run(run_id, roots)
+
+    def _experiment_for_new_trace(self, experiment_id: str) -> Experiment:
+        try:
+            canonical = str(int(experiment_id))
+        except ValueError as error:
+            raise InvalidParameterValue(messages.invalid_experiment_id(experiment_id)) from error
+        return self.experiments.get(canonical)  # deleted experiments take spans, as the reference's do
+
+    def _update(
+        self,
+        trace_id: str,
+        change: Callable[[TraceRecord], None],
+        create: Callable[[], TraceRecord],
+    ) -> tuple[TraceRecord, TraceRecord | None]:
+        """Apply ``change`` to the stored record (or a new one), saved conditionally; retried on a lost race."""
+        for attempt in range(PUT_ATTEMPTS):
+            previous = self.traces.get(trace_id)
+            record = copy.deepcopy(previous) if previous else create()
+            change(record)
+            if self.traces.put(record, previous=previous):
+                return record, previous
+            # the client's worker threads send one trace's batches at once: spread the retries out
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not security
+        raise Conflict(f"Trace '{trace_id}' is being written by many callers at once; retry.")
+
+    def _move_spans(self, old_experiment_id: str, record: TraceRecord) -> None:
+        spans = self.spans.read(old_experiment_id, record.trace_id)
+        if spans:
+            self.spans.put_batch(record.experiment_id, record.trace_id, self._new_batch(), spans)
+        self.spans.delete(old_experiment_id, record.trace_id)
+
+    # reads
+
+    def get_info(self, trace_id: str) -> TraceRecord:
+        """``GetTraceInfoV3``."""
+        record = self.traces.get(trace_id)
+        if record is None:
+            raise ResourceDoesNotExist(trace_not_found(trace_id))
+        return record
+
+    def get_trace(self, trace_id: str, *, allow_partial: bool) -> tuple[TraceRecord, list[dict]]:
+        """``GetTrace``: the info and its spans (stored form, in the reference's order). Without ``allow_partial``,
+        a trace whose ``sizeStats`` promise more spans than are stored is "not fully exported yet" (the reference
+        sleeps 3 s before saying so; a Lambda answers at once)."""
+        record = self.traces.get(trace_id)
+        if record is None:
+            raise ResourceDoesNotExist(trace_data_not_found(trace_id))
+        spans = self.read_spans(record)
+        if not allow_partial and not _complete(record, spans):
+            raise ResourceDoesNotExist(f"Trace with ID {trace_id} is not fully exported yet, please try again later.")
+        return record, spans
+
+    def batch_get(self, trace_ids: list[str], experiment_ids: list[str]) -> list[tuple[TraceRecord, list[dict]]]:
+        """``BatchGetTraces``: unknown ids, traces of other experiments (when named) and incomplete traces left out."""
+        found = []
+        for record in self.batch_get_infos(trace_ids, experiment_ids):
+            spans = self.read_spans(record)
+            if _complete(record, spans):
+                found.append((record, spans))
+        return found
+
+    def batch_get_infos(self, trace_ids: list[str], experiment_ids: list[str]) -> list[TraceRecord]:
+        """``BatchGetTraceInfos``: the infos of the ids that exist, in the order asked."""
+        records = {r.trace_id: r for r in self.traces.get_many(list(dict.fromkeys(trace_ids)))}
+        wanted = set(experiment_ids)
+        return [
+            records[t]
+            for t in dict.fromkeys(trace_ids)
+            if t in records and (not wanted or records[t].experiment_id in wanted)
+        ]
+
+    def trace_artifact(self, trace_id: str) -> dict:
+        """``get-trace-artifact``: the trace's spans in the ``traces.json`` form (partial traces too)."""
+        record = self.traces.get(trace_id)
+        if record is None:
+            raise ResourceDoesNotExist(trace_data_not_found(trace_id))
+        spans = self.read_spans(record)
+        if not spans:
+            raise NotFound("Trace data not found for path=traces.json")
+        return {"spans": spans}
+
+    def legacy_info(self, request_id: str) -> TraceRecord:
+        """The v2 ``GetTraceInfo``."""
+        return self.get_info(request_id)
+
+    def read_spans(self, record: TraceRecord) -> list[dict]:
+        return span_order(self.spans.read(record.experiment_id, record.trace_id))
 
     def search(self, experiment_ids: Sequence[str], max_results: int, page_token: str | None) -> list[Never]:
         """The traces of the experiments on one page: none. ``max_results`` must be positive (its upper bound, 500,
@@ -38,6 +237,14 @@ class TraceService:
         for experiment_id in query.experiment_ids:
             validation.validate_experiment_id(experiment_id)
         return metrics_of_no_traces(query)
+
+
+def _complete(record: TraceRecord, spans: list[dict]) -> bool:
+    try:
+        expected = int(json.loads(record.trace_metadata[SIZE_STATS])["num_spans"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return len(spans) >= expected
 
 
 class EvaluationDatasetService:

@@ -17,6 +17,7 @@ from stratus.domain.paging import paginate
 from stratus.domain.ports import WebhookStore
 from stratus.domain.services.experiments import now_ms
 from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.observability import MetricName, count
 
 DEFAULT_MAX_RESULTS = 100
 
@@ -193,6 +194,9 @@ class WebhookService:
         except InvalidParameterValue as exc:
             result = SendResult(None, "", f"destination refused: {exc.message}")
         success = result.error is None and result.status is not None and result.status < 400
+        count(MetricName.WEBHOOK_DELIVERIES)
+        if not success:
+            count(MetricName.WEBHOOK_DELIVERY_FAILURES)
         self._store.record_delivery(
             WebhookDelivery(
                 webhook.webhook_id,

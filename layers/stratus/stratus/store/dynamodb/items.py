@@ -32,6 +32,9 @@
 | scorer              | ``EXP#<exp_id>``   | ``SC#<name>``           | a registered scorer's name and its scorer_id    |
 | scorer version      | ``EXP#<exp_id>``   | ``S#<name>#<ver:010d>`` | one version: the serialized scorer, created     |
 | online scoring conf | ``SCORER#<id>``    | ``#``                   | sample rate, filter, config id, experiment_id   |
+| trace pointer       | ``TRACE#<id>``     | ``#``                   | experiment_id and sk of the trace record        |
+| trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (JSON body), revision, ttl   |
+| trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | keys only: a trace linked to a run              |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -406,6 +409,26 @@ class OnlineScoringConfigItem(StratusItem):
     filter_string = UnicodeAttribute(null=True)
 
 
+class TracePointerItem(StratusItem):
+    """``TRACE#<trace_id>``/``#``: where the trace's record is (its experiment and request time move it)."""
+
+    experiment_id = UnicodeAttribute()
+    record_sk = UnicodeAttribute()
+
+
+class TraceItem(StratusItem):
+    """``TRACES#<exp_id>``/``T#<request_time ms:013d>#<trace_id>``: a GenAI trace's record
+    (``domain.trace_records.TraceRecord`` as JSON), in request-time order for searches. ``ttl``: expiry (epoch s)."""
+
+    body = UnicodeAttribute()
+    revision = NumberAttribute()
+    ttl = NumberAttribute(null=True)
+
+
+class TraceRunItem(StratusItem):
+    """``TRACERUN#<run_id>``/``<trace_id>``: a trace linked to a run (link-to-run, ``x-mlflow-run-id``)."""
+
+
 ALL_ITEMS: tuple[type[StratusItem], ...] = (
     StratusItem,
     ExperimentItem,
@@ -442,4 +465,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ScorerItem,
     ScorerVersionItem,
     OnlineScoringConfigItem,
+    TracePointerItem,
+    TraceItem,
+    TraceRunItem,
 )

@@ -1,0 +1,46 @@
+"""TracesFunction: composition root of MLflow 3's GenAI traces: OTLP span ingest (``POST /v1/traces``), StartTraceV3,
+the trace reads, search, assessments, tags, deletion and run links, ``traces/metrics`` and ``datasets/search``. Its
+own function because trace traffic (bursts of small span batches from every traced process) differs from tracking's
+in volume and memory (docs/decisions.md, "GenAI tracing")."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.api.app import build_traces_api
+from stratus.config import Settings
+from stratus.domain.services import ExperimentService
+from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.trace_search import TraceSearchService
+from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.observability import get_logger, get_metrics
+from stratus.store.dynamodb import DynamoTrackingStore, bind_table
+from stratus.store.dynamodb.traces import DynamoTraceStore
+from stratus.store.s3.spans import S3SpanStore
+
+
+@cache
+def api() -> APIGatewayHttpResolver:
+    settings = Settings.from_env()
+    bind_table(settings.table_name, settings.region)
+    experiments = ExperimentService(
+        DynamoTrackingStore(), settings.artifact_root, artifact_bucket=settings.artifact_bucket
+    )
+    traces = DynamoTraceStore()
+    spans = S3SpanStore(settings.artifact_bucket)
+    return build_traces_api(
+        TraceService(traces, spans, experiments),
+        TraceSearchService(traces, spans),
+        TraceWriteService(traces, spans),
+        EvaluationDatasetService(),
+    )
+
+
+@get_metrics().log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_logger().append_keys(route=event.get("routeKey"))
+    return api().resolve(event, context)

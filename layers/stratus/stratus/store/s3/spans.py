@@ -1,0 +1,80 @@
+"""GenAI trace spans in the artifact bucket: one JSON object per OTLP batch and trace,
+``mlartifacts/<experiment_id>/traces/<trace_id>/spans/<batch_id>.json`` holding ``{"spans": [...]}`` in the
+``traces.json`` form. Written once, never rewritten; reading a trace lists its prefix and GETs every batch (in
+parallel), a re-sent span id keeping its last batch's version. A PUT per batch (5 spans by default): docs/data-model.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any
+
+from stratus.store.s3.artifacts import default_client, translated
+
+_PARALLEL = 8
+_DELETE_BATCH = 1000
+
+
+def spans_prefix(experiment_id: str, trace_id: str) -> str:
+    return f"mlartifacts/{experiment_id}/traces/{trace_id}/spans/"
+
+
+def trace_prefix(experiment_id: str, trace_id: str) -> str:
+    return f"mlartifacts/{experiment_id}/traces/{trace_id}/"
+
+
+class S3SpanStore:
+    """``SpanStore`` on the artifact bucket."""
+
+    def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client) -> None:
+        self._bucket = bucket
+        self._client_factory = client_factory
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._client_factory()
+
+    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+        body = json.dumps({"spans": spans}, separators=(",", ":"), ensure_ascii=False).encode()
+        with translated():
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=f"{spans_prefix(experiment_id, trace_id)}{batch_id}.json",
+                Body=body,
+                ContentType="application/json",
+            )
+
+    def read(self, experiment_id: str, trace_id: str) -> list[dict]:
+        keys = sorted(self._keys(spans_prefix(experiment_id, trace_id)))
+        if not keys:
+            return []
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(keys))) as pool:
+            batches = list(pool.map(self._get, keys))
+        by_id: dict[str, dict] = {}
+        for batch in batches:  # keys sort in arrival order: the last batch wins
+            for span in batch:
+                by_id[span["span_id"]] = span
+        return list(by_id.values())
+
+    def delete(self, experiment_id: str, trace_id: str) -> None:
+        keys = self._keys(trace_prefix(experiment_id, trace_id))
+        with translated():
+            for start in range(0, len(keys), _DELETE_BATCH):
+                objects = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
+                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        with translated():
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+                keys.extend(entry["Key"] for entry in page.get("Contents", []))
+        return keys
+
+    def _get(self, key: str) -> list[dict]:
+        with translated():
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        spans: list[dict] = json.loads(body)["spans"]
+        return spans
