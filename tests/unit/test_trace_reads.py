@@ -27,7 +27,7 @@ def _query(metric: str = "trace_count", *aggregations: Aggregation, **fields: An
 
 
 def test_an_ungrouped_count_of_no_traces_is_one_data_point_of_zero() -> None:
-    assert TraceService().query_metrics(_query()) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
+    assert TraceService(InMemoryTraceStore()).query_metrics(_query()) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
 
 
 @pytest.mark.parametrize(
@@ -42,11 +42,11 @@ def test_an_ungrouped_count_of_no_traces_is_one_data_point_of_zero() -> None:
     ids=["by time bucket", "by dimension", "average", "percentile", "max_results 0"],
 )
 def test_grouped_or_non_count_metrics_of_no_traces_have_no_data_point(query: TraceMetricsQuery) -> None:
-    assert TraceService().query_metrics(query) == []
+    assert TraceService(InMemoryTraceStore()).query_metrics(query) == []
 
 
 def test_a_negative_max_results_is_no_limit_as_in_sqlite() -> None:
-    assert TraceService().query_metrics(_query(max_results=-1)) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
+    assert TraceService(InMemoryTraceStore()).query_metrics(_query(max_results=-1)) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
 
 
 @pytest.mark.parametrize(
@@ -62,13 +62,13 @@ def test_a_negative_max_results_is_no_limit_as_in_sqlite() -> None:
 )
 def test_a_metrics_query_is_checked_as_the_reference_checks_it(query: TraceMetricsQuery, message: str) -> None:
     with pytest.raises(InvalidParameterValue) as raised:
-        TraceService().query_metrics(query)
+        TraceService(InMemoryTraceStore()).query_metrics(query)
     assert raised.value.message.startswith(message)
 
 
 def test_a_query_with_nothing_to_select_is_a_bad_request() -> None:
     with pytest.raises(BadRequest):
-        TraceService().query_metrics(TraceMetricsQuery(("1",), "TRACES", "trace_count", ()))
+        TraceService(InMemoryTraceStore()).query_metrics(TraceMetricsQuery(("1",), "TRACES", "trace_count", ()))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ compact summary of the trace's spans for ``span.*`` filters) and the rules that 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,13 +37,18 @@ PREVIEW_LIMIT = 1000
 """``TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH_OSS``: previews the server derives from the root span are cut here."""
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 CACHE_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+COST_KEYS = ("input_cost", "output_cost", "total_cost")
 STATES = ("STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS")
+MODEL_DIMENSION_LIMIT = 500
+"""``MODEL_DIMENSION_MAX_LENGTH``: a span's model name and provider are kept to this many characters."""
 
 
 @dataclass
 class SpanSummary:
-    """What ``span.name``/``span.type``/``span.status`` filters read of one span. ``status`` is ``OK``, ``ERROR``
-    or ``UNSET``; ``span_id`` is 16 hex digits."""
+    """What ``span.name``/``span.type``/``span.status`` filters and the span metrics (``traces/metrics``, SPANS view)
+    read of one span. ``status`` is ``OK``, ``ERROR`` or ``UNSET``; ``span_id`` is 16 hex digits; times are the
+    span's nanoseconds; ``model_name``/``model_provider``/``cost`` come from ``mlflow.llm.model``,
+    ``mlflow.llm.provider`` and ``mlflow.llm.cost`` (``{"input_cost", "output_cost", "total_cost"}``)."""
 
     span_id: str
     name: str
@@ -50,6 +56,11 @@ class SpanSummary:
     status: str
     parent_id: str | None = None
     usage: dict[str, int] | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    model_name: str | None = None
+    model_provider: str | None = None
+    cost: dict[str, float] | None = None
 
 
 @dataclass
@@ -206,6 +217,7 @@ def summarize(span: dict) -> SpanSummary:
     """What the record keeps of a stored span."""
     usage = otlp.attribute(span, "mlflow.chat.tokenUsage")
     status = (span.get("status") or {}).get("code", "STATUS_CODE_UNSET").removeprefix("STATUS_CODE_")
+    model, provider = otlp.attribute(span, "mlflow.llm.model"), otlp.attribute(span, "mlflow.llm.provider")
     return SpanSummary(
         span_id=otlp.span_hex_id(span),
         name=span.get("name", ""),
@@ -213,7 +225,28 @@ def summarize(span: dict) -> SpanSummary:
         status=status,
         parent_id=otlp.parent_hex_id(span),
         usage=usage if isinstance(usage, dict) else None,
+        start_ns=_int_or_none(span.get("start_time_unix_nano")),
+        end_ns=_int_or_none(span.get("end_time_unix_nano")),
+        model_name=model[:MODEL_DIMENSION_LIMIT] if isinstance(model, str) else None,
+        model_provider=provider[:MODEL_DIMENSION_LIMIT] if isinstance(provider, str) else None,
+        cost=_span_cost(otlp.attribute(span, "mlflow.llm.cost")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _span_cost(value: Any) -> dict[str, float] | None:
+    """The finite numbers of a span's ``mlflow.llm.cost`` (``finite_float_or_none`` in the reference)."""
+    if not isinstance(value, dict):
+        return None
+    cost = {}
+    for key in COST_KEYS:
+        item = value.get(key)
+        if isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item):
+            cost[key] = float(item)
+    return cost or None
 
 
 def new_from_spans(trace_id: str, experiment_id: str, artifact_location: str) -> TraceRecord:

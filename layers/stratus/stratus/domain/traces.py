@@ -1,6 +1,6 @@
-"""MLflow 3's GenAI traces, as far as Stratus answers for them today: the rules of a trace metrics query (what the
-web UI's Overview dashboards ask ``traces/metrics``) and its answer over no traces. Stratus stores no traces yet
-(issue 15): the writes are not served, so no experiment has any.
+"""The rules of a trace metrics query (what the web UI's Overview dashboards ask ``traces/metrics``): which metrics,
+aggregations and dimensions each view offers, and the reference's checks. The computation is
+:mod:`stratus.domain.trace_metrics`.
 
 The metrics, aggregations and dimensions each view offers are mlflow 3.17.2's (``TRACES_METRICS_CONFIGS`` and its
 siblings in ``store/tracking/utils/sql_trace_metrics_utils.py``), in its order, which its messages show.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stratus.errors import BadRequest, InvalidParameterValue
+from stratus.errors import InvalidParameterValue
 
 VIEW_TYPES = ("TRACES", "SPANS", "ASSESSMENTS")
 """``MetricViewType``, in proto order (a request may name one by its number, from 1)."""
@@ -91,7 +91,7 @@ class Aggregation:
 @dataclass(frozen=True)
 class TraceMetricsQuery:
     """``QueryTraceMetrics``: one metric of a view, aggregated, optionally bucketed by time and grouped by dimensions.
-    ``filters`` are kept as given: their grammar is the trace search's, which Stratus does not parse yet."""
+    ``filters`` are kept as given (:mod:`stratus.domain.search.trace_metrics` parses them)."""
 
     experiment_ids: tuple[str, ...]
     view_type: str
@@ -137,15 +137,3 @@ def check_metrics_query(query: TraceMetricsQuery) -> None:
         )
     if query.time_interval_seconds and (query.start_time_ms is None or query.end_time_ms is None):
         raise InvalidParameterValue("start_time_ms and end_time_ms are required if time_interval_seconds is set")
-
-
-def metrics_of_no_traces(query: TraceMetricsQuery) -> list[MetricDataPoint]:
-    """What the reference's SQL answers over no rows. Grouped, there is no group, so no data point. Ungrouped, the one
-    row of aggregates over nothing: a COUNT is 0, any other aggregate null, and a data point is kept only if it has a
-    value. ``max_results`` is the SQL LIMIT (0 keeps no row; SQLite reads a negative one as no limit)."""
-    if not query.aggregations and not query.grouped:
-        raise BadRequest(NO_COLUMNS)
-    if query.grouped or query.max_results == 0:
-        return []
-    values = {a.label: 0.0 for a in query.aggregations if a.aggregation_type == "COUNT"}
-    return [MetricDataPoint(query.metric_name, values)] if values else []

@@ -1,6 +1,6 @@
 """MLflow 3's GenAI traces: ingest (``StartTraceV3`` and OTLP span batches, in either order, into one trace), the
 reads of one or a few traces (info, spans in the OTel proto form, the ``traces.json`` artifact, the legacy v2 info),
-``traces/metrics`` (still over no traces) and evaluation dataset searches (none stored yet). Search, tags,
+``traces/metrics`` over the stored records and evaluation dataset searches (none stored yet). Search, tags,
 assessments, deletion and run links are ``services.trace_search`` and ``services.assessments``.
 
 Storage (docs/data-model.md): the trace's record in DynamoDB (``TraceStore``), its spans in S3, one object per OTLP
@@ -10,18 +10,21 @@ batch (``SpanStore``), written once and never rewritten; a span re-sent replaces
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Never
 
 from stratus.domain import messages, otlp, validation
 from stratus.domain.entities import ACTIVE, Experiment
 from stratus.domain.paging import parse_page_token
 from stratus.domain.ports import SpanStore, TraceStore
+from stratus.domain.search.trace_metrics import parse_metrics_filter
 from stratus.domain.services.experiments import ExperimentService
+from stratus.domain.trace_metrics import compute_metrics, filter_for_view
 from stratus.domain.trace_records import (
     SIZE_STATS,
     StartInfo,
@@ -29,10 +32,13 @@ from stratus.domain.trace_records import (
     apply_spans,
     apply_start,
     new_from_spans,
+    trace_sort_key,
 )
-from stratus.domain.traces import MetricDataPoint, TraceMetricsQuery, check_metrics_query, metrics_of_no_traces
+from stratus.domain.traces import MetricDataPoint, TraceMetricsQuery, check_metrics_query
 from stratus.errors import Conflict, InvalidParameterValue, NotFound, ResourceDoesNotExist
 
+METRICS_PAGE_SIZE = 500
+"""Records read per ``TraceStore.page`` call by a metrics query (one DynamoDB Query, up to 1 MB)."""
 PUT_ATTEMPTS = 8
 """How often a trace update is retried after losing a race to another writer of the same trace."""
 
@@ -232,11 +238,37 @@ class TraceService:
         return []
 
     def query_metrics(self, query: TraceMetricsQuery) -> list[MetricDataPoint]:
-        """The query's data points over the experiments' traces, spans or assessments: those of no traces."""
+        """The query's data points over the experiments' traces, spans or assessments, after the reference's checks.
+        Only the records in the query's time range are read (``read_in_range``); without a range, every record of
+        the experiments."""
         check_metrics_query(query)
         for experiment_id in query.experiment_ids:
             validation.validate_experiment_id(experiment_id)
-        return metrics_of_no_traces(query)
+        filters = filter_for_view([parse_metrics_filter(f) for f in query.filters], query.view_type)
+        records = (
+            record
+            for experiment_id in dict.fromkeys(query.experiment_ids)
+            for record in self.read_in_range(experiment_id, query.start_time_ms, query.end_time_ms)
+        )
+        return compute_metrics(query, records, filters, functools.cache(self._linked_traces))
+
+    def read_in_range(self, experiment_id: str, start_ms: int | None, end_ms: int | None) -> Iterator[TraceRecord]:
+        """The experiment's records with ``start_ms <= request_time <= end_ms`` (either bound optional), read in
+        request-time order from the first in range, ``METRICS_PAGE_SIZE`` a page, stopping past the end."""
+        start_after = trace_sort_key(start_ms, "")[:-1] + '"' if start_ms is not None and start_ms > 0 else None
+        while True:
+            records, start_after = self.traces.page(
+                experiment_id, descending=False, start_after=start_after, limit=METRICS_PAGE_SIZE
+            )
+            for record in records:
+                if end_ms is not None and record.request_time > end_ms:
+                    return
+                yield record
+            if start_after is None:
+                return
+
+    def _linked_traces(self, run_id: str) -> frozenset[str]:
+        return frozenset(self.traces.traces_of_run(run_id))
 
 
 def _complete(record: TraceRecord, spans: list[dict]) -> bool:
