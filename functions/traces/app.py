@@ -33,7 +33,7 @@ def api() -> APIGatewayHttpResolver:
     traces = DynamoTraceStore()
     spans = S3SpanStore(settings.artifact_bucket)
     return build_traces_api(
-        TraceService(traces, spans, experiments),
+        TraceService(traces, spans, experiments, default_retention_days=settings.trace_retention_days),
         TraceSearchService(traces, spans),
         TraceWriteService(traces, spans),
         EvaluationDatasetService(),

@@ -37,6 +37,7 @@ ENV_NAMES = {
     "serving_build_project": "STRATUS_SERVING_BUILD_PROJECT",
     "serving_build_bucket": "STRATUS_SERVING_BUILD_BUCKET",
     "serving_architecture": "STRATUS_SERVING_ARCHITECTURE",
+    "trace_retention_days": "STRATUS_TRACE_RETENTION_DAYS",
 }
 
 
@@ -85,6 +86,10 @@ class Settings(BaseModel):
     serving_build_project: str = ""
     serving_build_bucket: str = ""
     serving_architecture: Literal["arm64", "x86_64"] = "arm64"
+    # GenAI traces (docs/traces.md "Retention"): days a new trace is kept unless its experiment's tag
+    # stratus.trace.retention_days says otherwise; 0 keeps traces until deleted, as MLflow does. template.yaml's
+    # TraceRetentionDays, whose allowed values (domain.trace_retention.RETENTION_DAYS) TraceService checks.
+    trace_retention_days: int = Field(default=0, ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

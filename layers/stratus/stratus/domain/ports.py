@@ -5,7 +5,7 @@ so nothing in ``domain/`` imports ``store/``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -489,7 +489,8 @@ class TraceStore(Protocol):
     ``TRACES#<experiment_id>`` / ``T#<request_time>#<id>`` (``store.dynamodb.traces.DynamoTraceStore``)."""
 
     def get(self, trace_id: str) -> TraceRecord | None:
-        """The record of ``trace_id``; None if there is none."""
+        """The record of ``trace_id``; None if there is none. A record past its ``expires_at`` is gone for every
+        read of this port, whether or not the table's TTL has deleted it yet (``trace_retention.expired``)."""
 
     def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
         """The records of those ids that exist (missing ids left out, duplicates once), in no particular order."""
@@ -497,7 +498,8 @@ class TraceStore(Protocol):
     def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
         """Create (``previous`` None) or replace ``previous`` by ``record`` (which may have moved experiment or
         request time). Writes revision ``previous.revision + 1`` (1 for a create) and sets it on ``record``. False
-        when someone saved the trace since ``previous`` was read (or it exists, for a create)."""
+        when someone saved the trace since ``previous`` was read (or it exists unexpired, for a create). The record,
+        its pointer and its run links expire at ``record.expires_at`` (epoch seconds; None: kept)."""
 
     def delete(self, records: list[TraceRecord]) -> None:
         """Remove the records (their run links are left; readers drop links to missing traces)."""
@@ -511,17 +513,23 @@ class TraceStore(Protocol):
     def traces_of_run(self, run_id: str) -> list[str]:
         """Ids of the traces linked to the run (link-to-run, ``x-mlflow-run-id``); may name deleted traces."""
 
-    def link_run(self, run_id: str, trace_ids: list[str]) -> None:
-        """Link the traces to the run (idempotent)."""
+    def link_run(
+        self, run_id: str, trace_ids: list[str], *, expires_at: Mapping[str, int | None] | None = None
+    ) -> None:
+        """Link the traces to the run (idempotent); a link expires with its trace (``expires_at`` by trace id,
+        epoch seconds; a trace not in it is kept)."""
 
 
 class SpanStore(Protocol):
     """Span batches in S3 under ``mlartifacts/<experiment_id>/traces/<trace_id>/spans/``
     (``store.s3.spans.S3SpanStore``); each span in the ``traces.json`` form."""
 
-    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+    def put_batch(
+        self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
+    ) -> None:
         """Store one OTLP batch's spans of one trace (written once; a retry of the same batch id overwrites).
-        Batch ids sort in arrival order, so that a re-sent span in a later batch wins on ``read``."""
+        Batch ids sort in arrival order, so that a re-sent span in a later batch wins on ``read``. The batch is
+        deleted ``retention_days`` after it is written (0: kept until ``delete``)."""
 
     def read(self, experiment_id: str, trace_id: str) -> list[dict]:
         """Every span of the trace, a re-sent span id once (the last batch wins), in no particular order."""

@@ -67,7 +67,9 @@ class SpanSummary:
 class TraceRecord:
     """One trace's info. Times are epoch milliseconds; ``execution_duration`` is None until known. ``assessments``
     are the Assessment proto JSON as the reference answers them. ``revision`` is the store's optimistic lock:
-    ``TraceStore.put`` writes ``previous.revision + 1`` (1 for a create) and sets it on the record it saved."""
+    ``TraceStore.put`` writes ``previous.revision + 1`` (1 for a create) and sets it on the record it saved.
+    ``retention_days`` (0: kept) and ``expires_at`` (epoch seconds, the store's TTL) are set when the record is created
+    (``domain.trace_retention``) and never changed."""
 
     trace_id: str
     experiment_id: str
@@ -83,6 +85,7 @@ class TraceRecord:
     spans: list[SpanSummary] = field(default_factory=list)
     spans_cut: bool = False
     info_finalized: bool = False
+    retention_days: int = 0
     expires_at: int | None = None
     revision: int = 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from stratus.domain import messages
@@ -28,6 +28,7 @@ from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
 from stratus.domain.trace_records import TraceRecord
+from stratus.domain.trace_retention import expired
 from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist
 
 
@@ -452,25 +453,33 @@ class InMemoryScorerStore:
 
 
 class InMemoryTraceStore:
-    """``TraceStore`` in dicts."""
+    """``TraceStore`` in dicts; records past their ``expires_at`` by ``clock`` (epoch seconds) are gone, as the
+    DynamoDB store's are. Run links are kept with the expiry they were written with (``link_expiry``), not dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.RLock()
         self._records: dict[str, TraceRecord] = {}
         self._runs: dict[str, list[str]] = {}
+        self.link_expiry: dict[tuple[str, str], int | None] = {}
+        self._clock = clock
+
+    def _live(self, trace_id: str) -> TraceRecord | None:
+        found = self._records.get(trace_id)
+        return None if found is None or expired(found.expires_at, self._clock()) else found
 
     def get(self, trace_id: str) -> TraceRecord | None:
         with self._lock:
-            found = self._records.get(trace_id)
+            found = self._live(trace_id)
             return copy.deepcopy(found) if found else None
 
     def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
         with self._lock:
-            return [copy.deepcopy(self._records[t]) for t in dict.fromkeys(trace_ids) if t in self._records]
+            found = (self._live(t) for t in dict.fromkeys(trace_ids))
+            return [copy.deepcopy(r) for r in found if r is not None]
 
     def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
         with self._lock:
-            current = self._records.get(record.trace_id)
+            current = self._live(record.trace_id) if previous is None else self._records.get(record.trace_id)
             expected = previous.revision if previous else None
             if (current.revision if current else None) != expected:
                 return False
@@ -486,9 +495,14 @@ class InMemoryTraceStore:
     def page(
         self, experiment_id: str, *, descending: bool, start_after: str | None, limit: int
     ) -> tuple[list[TraceRecord], str | None]:
+        now = self._clock()
         with self._lock:
             found = sorted(
-                (r for r in self._records.values() if r.experiment_id == experiment_id),
+                (
+                    r
+                    for r in self._records.values()
+                    if r.experiment_id == experiment_id and not expired(r.expires_at, now)
+                ),
                 key=lambda r: r.sort_key,
                 reverse=descending,
             )
@@ -501,22 +515,30 @@ class InMemoryTraceStore:
         with self._lock:
             return list(self._runs.get(run_id, []))
 
-    def link_run(self, run_id: str, trace_ids: list[str]) -> None:
+    def link_run(
+        self, run_id: str, trace_ids: list[str], *, expires_at: Mapping[str, int | None] | None = None
+    ) -> None:
         with self._lock:
             linked = self._runs.setdefault(run_id, [])
             linked.extend(t for t in trace_ids if t not in linked)
+            for trace_id in trace_ids:
+                self.link_expiry[(run_id, trace_id)] = (expires_at or {}).get(trace_id)
 
 
 class InMemorySpanStore:
-    """``SpanStore`` in a dict of batches."""
+    """``SpanStore`` in a dict of batches; ``retention`` says what each batch was written with (nothing expires)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self.retention: dict[tuple[str, str, str], int] = {}
         self._batches: dict[tuple[str, str], dict[str, list[dict]]] = {}
 
-    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+    def put_batch(
+        self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
+    ) -> None:
         with self._lock:
             self._batches.setdefault((experiment_id, trace_id), {})[batch_id] = copy.deepcopy(spans)
+            self.retention[(experiment_id, trace_id, batch_id)] = retention_days
 
     def read(self, experiment_id: str, trace_id: str) -> list[dict]:
         with self._lock:

@@ -294,14 +294,18 @@ class TraceWriteService:
         return found
 
     def link_to_run(self, run_id: str, trace_ids: list[str]) -> None:
-        """Associate the traces with the run (nothing is checked, as in the reference)."""
+        """Associate the traces with the run (nothing is checked, as in the reference); each link expires with its
+        trace."""
         if len(trace_ids) > MAX_TRACES_TO_LINK:
             raise InvalidParameterValue(
                 f"Cannot link more than {MAX_TRACES_TO_LINK} traces to a run in a single request. "
                 f"Provided {len(trace_ids)} traces."
             )
         if trace_ids:
-            self._traces.link_run(run_id, list(dict.fromkeys(trace_ids)))
+            ids = list(dict.fromkeys(trace_ids))
+            # a link expires with its trace; ids of no (unexpired) trace are linked for good, as the reference links
+            expiries = {r.trace_id: r.expires_at for r in self._traces.get_many(ids)}
+            self._traces.link_run(run_id, ids, expires_at=expiries)
 
 
 class _Gone(Exception):

@@ -34,6 +34,7 @@ from stratus.domain.trace_records import (
     new_from_spans,
     trace_sort_key,
 )
+from stratus.domain.trace_retention import check_default_days, expiry, retention_days
 from stratus.domain.traces import MetricDataPoint, TraceMetricsQuery, check_metrics_query
 from stratus.errors import Conflict, InvalidParameterValue, NotFound, ResourceDoesNotExist
 
@@ -64,7 +65,9 @@ def span_order(spans: list[dict]) -> list[dict]:
 
 class TraceService:
     """Trace ingest and reads, in the order of the reference's checks. ``traces``, ``spans`` and ``experiments``
-    may be left out by a function that only answers the empty reads (metrics)."""
+    may be left out by a function that only answers the empty reads (metrics). A new trace is kept for its
+    experiment's ``stratus.trace.retention_days``, else ``default_retention_days`` (0: until deleted), counted from
+    ``clock()`` (epoch seconds) when its record is created (``domain.trace_retention``)."""
 
     def __init__(
         self,
@@ -72,11 +75,16 @@ class TraceService:
         spans: SpanStore | None = None,
         experiments: ExperimentService | None = None,
         new_batch: Callable[[], str] = new_batch_id,
+        *,
+        default_retention_days: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._traces = traces
         self._spans = spans
         self._experiments = experiments
         self._new_batch = new_batch
+        self._default_days = check_default_days(default_retention_days)
+        self._clock = clock
 
     @property
     def traces(self) -> TraceStore:
@@ -106,7 +114,8 @@ class TraceService:
             apply_start(record, info, experiment.artifact_location)
 
         def create() -> TraceRecord:
-            return TraceRecord(trace_id=info.trace_id, experiment_id=info.experiment_id, request_time=0)
+            record = TraceRecord(trace_id=info.trace_id, experiment_id=info.experiment_id, request_time=0)
+            return self._retained(record, retention_days(experiment.tags, self._default_days))
 
         saved, previous = self._update(info.trace_id, change, create)
         if previous is not None and previous.experiment_id != saved.experiment_id:
@@ -117,28 +126,42 @@ class TraceService:
         """One OTLP export request: each trace's spans stored as one batch in S3, then its record brought up to
         date (created in ``experiment_id`` if new; an existing trace keeps its experiment). Retries are safe: a span
         re-sent replaces itself. ``run_id`` links the traces whose root span is in the request to that run."""
+        expiries: dict[str, int | None] = {}
         for group in batch:
-            current = self.traces.get(group.trace_id)
-            if current is None:
-                experiment = self._experiment_for_new_trace(experiment_id)
-                target, location = experiment.experiment_id, experiment.artifact_location
-            else:
-                target, location = current.experiment_id, ""
-            self.spans.put_batch(target, group.trace_id, self._new_batch(), group.spans)
-
-            def change(record: TraceRecord, group: otlp.TraceSpans = group) -> None:
-                apply_spans(record, group.spans, group.resource)
-
-            def create(group: otlp.TraceSpans = group, target: str = target, location: str = location) -> TraceRecord:
-                return new_from_spans(group.trace_id, target, location)
-
-            saved, _ = self._update(group.trace_id, change, create)
-            if saved.experiment_id != target:  # StartTraceV3 moved it meanwhile
-                self._move_spans(target, saved)
+            saved = self._log_trace_spans(experiment_id, group)
+            expiries[group.trace_id] = saved.expires_at
         if run_id:
             roots = [g.trace_id for g in batch if any(not s.get("parent_span_id") for s in g.spans)]
             if roots:
-                self.traces.link_run(run_id, roots)
+                self.traces.link_run(run_id, roots, expires_at=expiries)
+
+    def _log_trace_spans(self, experiment_id: str, group: otlp.TraceSpans) -> TraceRecord:
+        current = self.traces.get(group.trace_id)
+        experiment: Experiment | None = None
+        if current is None:
+            experiment = self._experiment_for_new_trace(experiment_id)
+            target, days = experiment.experiment_id, retention_days(experiment.tags, self._default_days)
+        else:
+            target, days = current.experiment_id, current.retention_days
+        self.spans.put_batch(target, group.trace_id, self._new_batch(), group.spans, retention_days=days)
+
+        def change(record: TraceRecord) -> None:
+            apply_spans(record, group.spans, group.resource)
+
+        def create() -> TraceRecord:  # (deleted since read: made again in its experiment, kept as long)
+            location = experiment.artifact_location if experiment else ""
+            return self._retained(new_from_spans(group.trace_id, target, location), days)
+
+        saved, _ = self._update(group.trace_id, change, create)
+        if saved.experiment_id != target:  # StartTraceV3 moved it meanwhile
+            self._move_spans(target, saved)
+        return saved
+
+    def _retained(self, record: TraceRecord, days: int) -> TraceRecord:
+        """A new record kept ``days`` from now (``domain.trace_retention``)."""
+        record.retention_days = days
+        record.expires_at = expiry(self._clock(), days)
+        return record
 
     def _experiment_for_new_trace(self, experiment_id: str) -> Experiment:
         try:
@@ -167,7 +190,9 @@ class TraceService:
     def _move_spans(self, old_experiment_id: str, record: TraceRecord) -> None:
         spans = self.spans.read(old_experiment_id, record.trace_id)
         if spans:
-            self.spans.put_batch(record.experiment_id, record.trace_id, self._new_batch(), spans)
+            self.spans.put_batch(
+                record.experiment_id, record.trace_id, self._new_batch(), spans, retention_days=record.retention_days
+            )
         self.spans.delete(old_experiment_id, record.trace_id)
 
     # reads

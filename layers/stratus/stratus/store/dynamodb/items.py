@@ -34,7 +34,7 @@
 | online scoring conf | ``SCORER#<id>``    | ``#``                   | sample rate, filter, config id, experiment_id   |
 | trace pointer       | ``TRACE#<id>``     | ``#``                   | experiment_id and sk of the trace record        |
 | trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (JSON body), revision, ttl   |
-| trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | keys only: a trace linked to a run              |
+| trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | a trace linked to a run; ttl                    |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -410,10 +410,12 @@ class OnlineScoringConfigItem(StratusItem):
 
 
 class TracePointerItem(StratusItem):
-    """``TRACE#<trace_id>``/``#``: where the trace's record is (its experiment and request time move it)."""
+    """``TRACE#<trace_id>``/``#``: where the trace's record is (its experiment and request time move it). ``ttl``:
+    the record's expiry (epoch s)."""
 
     experiment_id = UnicodeAttribute()
     record_sk = UnicodeAttribute()
+    ttl = NumberAttribute(null=True)
 
 
 class TraceItem(StratusItem):
@@ -426,7 +428,10 @@ class TraceItem(StratusItem):
 
 
 class TraceRunItem(StratusItem):
-    """``TRACERUN#<run_id>``/``<trace_id>``: a trace linked to a run (link-to-run, ``x-mlflow-run-id``)."""
+    """``TRACERUN#<run_id>``/``<trace_id>``: a trace linked to a run (link-to-run, ``x-mlflow-run-id``). ``ttl``:
+    the trace's expiry (epoch s), absent for a trace kept or unknown when linked."""
+
+    ttl = NumberAttribute(null=True)
 
 
 ALL_ITEMS: tuple[type[StratusItem], ...] = (

@@ -1,11 +1,15 @@
 """GenAI trace records in DynamoDB: the record in its experiment's trace partition, in request-time order
 (``TRACES#<exp>``/``T#<ms:013d>#<id>``), found by id through a pointer (``TRACE#<id>``/``#``); run links under
 ``TRACERUN#<run_id>``. Every update is conditional on the record's revision; a record whose key moves (its request
-time or experiment changed) is deleted, re-put and re-pointed in one transaction. Costs: docs/data-model.md."""
+time or experiment changed) is deleted, re-put and re-pointed in one transaction. The record, its pointer and its run
+links carry the record's expiry as the table's TTL attribute; DynamoDB deletes expired items within days, so every
+read here drops a record whose ``ttl`` has passed, and a create may replace one. Costs: docs/data-model.md."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from functools import partial
 from typing import Any
@@ -14,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from stratus.domain.trace_records import SpanSummary, TraceRecord
+from stratus.domain.trace_retention import expired
 from stratus.store.dynamodb.batch import batch_put
 from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import StratusItem, TraceItem, TracePointerItem, TraceRunItem, sort_key_prefix
@@ -53,8 +58,24 @@ def _item(record: TraceRecord, revision: int) -> TraceItem:
     )
 
 
+def _pointer(record: TraceRecord) -> TracePointerItem:
+    return TracePointerItem(
+        pk=_pointer_pk(record.trace_id),
+        sk="#",
+        experiment_id=record.experiment_id,
+        record_sk=record.sort_key,
+        ttl=record.expires_at,
+    )
+
+
 class DynamoTraceStore:
-    """``TraceStore`` on the single Stratus table."""
+    """``TraceStore`` on the single Stratus table; ``clock`` (epoch seconds) says which records have expired."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def _live(self, item: TraceItem) -> bool:
+        return not expired(item.ttl, self._clock())
 
     def get(self, trace_id: str) -> TraceRecord | None:
         with translated():
@@ -63,7 +84,7 @@ class DynamoTraceStore:
                 item = TraceItem.get(_partition(pointer.experiment_id), pointer.record_sk, consistent_read=True)
             except DoesNotExist:
                 return None
-        return record_of(item)
+        return record_of(item) if self._live(item) else None
 
     def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
         ids = list(dict.fromkeys(trace_ids))
@@ -73,7 +94,7 @@ class DynamoTraceStore:
                 keys = [(_pointer_pk(t), "#") for t in ids[start : start + _BATCH_GET]]
                 pointers = list(TracePointerItem.batch_get(keys))
                 item_keys = [(_partition(p.experiment_id), p.record_sk) for p in pointers]
-                records.extend(record_of(item) for item in TraceItem.batch_get(item_keys))
+                records.extend(record_of(item) for item in TraceItem.batch_get(item_keys) if self._live(item))
         return records
 
     def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
@@ -90,22 +111,19 @@ class DynamoTraceStore:
         return saved
 
     def _create(self, record: TraceRecord, item: TraceItem) -> None:
-        pointer = TracePointerItem(
-            pk=_pointer_pk(record.trace_id), sk="#", experiment_id=record.experiment_id, record_sk=record.sort_key
-        )
+        """Pointer and record in one transaction, over nothing or over an expired trace TTL has not deleted yet (its
+        record item, if at another key, is left to TTL)."""
+        now = int(self._clock())
         with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
-            tx.save(pointer, condition=TracePointerItem.pk.does_not_exist())
-            tx.save(item, condition=TraceItem.pk.does_not_exist())
+            tx.save(_pointer(record), condition=TracePointerItem.pk.does_not_exist() | (TracePointerItem.ttl <= now))
+            tx.save(item, condition=TraceItem.pk.does_not_exist() | (TraceItem.ttl <= now))
 
     def _move(self, record: TraceRecord, item: TraceItem, previous: TraceRecord) -> None:
         old = TraceItem(pk=_partition(previous.experiment_id), sk=previous.sort_key)
-        pointer = TracePointerItem(
-            pk=_pointer_pk(record.trace_id), sk="#", experiment_id=record.experiment_id, record_sk=record.sort_key
-        )
         with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
             tx.delete(old, condition=TraceItem.revision == previous.revision)
             tx.save(item, condition=TraceItem.pk.does_not_exist())
-            tx.save(pointer)
+            tx.save(_pointer(record))
 
     def delete(self, records: list[TraceRecord]) -> None:
         with translated():
@@ -132,13 +150,18 @@ class DynamoTraceStore:
                 consistent_read=True,
             )
             found = [item for item in items if item.sk != start_after][: limit + 1]
-        records = [record_of(item) for item in found[:limit]]
-        return records, (records[-1].sort_key if len(found) > limit else None)
+        # expired records are dropped after the limit, so a page may be short; the resume key still moves on
+        records = [record_of(item) for item in found[:limit] if self._live(item)]
+        return records, (found[limit - 1].sk if len(found) > limit else None)
 
     def traces_of_run(self, run_id: str) -> list[str]:
         with translated():
             return [item.sk for item in TraceRunItem.query(f"TRACERUN#{run_id}", consistent_read=True)]
 
-    def link_run(self, run_id: str, trace_ids: list[str]) -> None:
+    def link_run(
+        self, run_id: str, trace_ids: list[str], *, expires_at: Mapping[str, int | None] | None = None
+    ) -> None:
+        expiries = expires_at or {}
+        links = [TraceRunItem(pk=f"TRACERUN#{run_id}", sk=t, ttl=expiries.get(t)) for t in dict.fromkeys(trace_ids)]
         with translated():
-            batch_put([TraceRunItem(pk=f"TRACERUN#{run_id}", sk=t) for t in dict.fromkeys(trace_ids)])
+            batch_put(links)

@@ -2,6 +2,8 @@
 ``mlartifacts/<experiment_id>/traces/<trace_id>/spans/<batch_id>.json`` holding ``{"spans": [...]}`` in the
 ``traces.json`` form. Written once, never rewritten; reading a trace lists its prefix and GETs every batch (in
 parallel), a re-sent span id keeping its last batch's version. A PUT per batch (5 spans by default): docs/data-model.md.
+A batch of a trace with a retention is tagged ``stratus-retention-days=<n>``; the bucket's lifecycle rule for ``n``
+(template.yaml, ``ExpireTraceSpans<n>Days``) deletes it, and its noncurrent version, ``n`` days after the PUT.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
+from stratus.domain.trace_retention import SPAN_OBJECT_TAG
 from stratus.store.s3.artifacts import default_client, translated
 
 _PARALLEL = 8
@@ -37,14 +40,19 @@ class S3SpanStore:
     def _client(self) -> Any:
         return self._client_factory()
 
-    def put_batch(self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict]) -> None:
+    def put_batch(
+        self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
+    ) -> None:
         body = json.dumps({"spans": spans}, separators=(",", ":"), ensure_ascii=False).encode()
+        # A kept batch carries no tag: S3 bills tags per object-month, and no rule would match it anyway.
+        tagging = {"Tagging": f"{SPAN_OBJECT_TAG}={retention_days}"} if retention_days else {}
         with translated():
             self._client.put_object(
                 Bucket=self._bucket,
                 Key=f"{spans_prefix(experiment_id, trace_id)}{batch_id}.json",
                 Body=body,
                 ContentType="application/json",
+                **tagging,
             )
 
     def read(self, experiment_id: str, trace_id: str) -> list[dict]:
