@@ -213,7 +213,7 @@ def test_create_waits_until_the_rollout_has_ended(client, wire: Wire, clock: Clo
 
     assert deployment["state"] == "READY"
     assert [method for method, _, _ in wire.sent()] == ["POST", "GET", "GET"]
-    assert clock.slept == [2.0, 3.0]
+    assert clock.slept == [1.0, 1.5]
 
 
 def test_synchronous_false_returns_at_once_and_is_never_sent(client, wire: Wire) -> None:
@@ -259,7 +259,7 @@ def test_an_update_whose_rollout_is_rolled_back_is_an_error_naming_what_still_se
 
 def test_waiting_gives_up_after_the_limit_with_deadline_exceeded(client, wire: Wire, clock: Clock) -> None:
     wire.answer(200, {"deployment": _d(state="PENDING", message="Building the image")})
-    for _ in range(300):
+    for _ in range(int(deployments.WAIT_SECONDS / deployments.FIRST_POLL_SECONDS) + 1):  # more than it asks
         wire.answer(200, {"deployment": _d(state="PENDING", message="Building the image")})
 
     with pytest.raises(MlflowException, match="still PENDING after 1800 s") as raised:
