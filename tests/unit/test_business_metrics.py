@@ -26,8 +26,10 @@ Published = Callable[[], dict[str, list[float]]]
 
 
 @pytest.fixture
-def published(capsys: pytest.CaptureFixture[str]) -> Iterator[Published]:
+def published(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Published]:
     """What the metrics recorded since the test started, as the EMF line a handler would print (name -> values)."""
+    # a stratus local started earlier in this process switches metrics off in its environment (stack.py)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics = get_metrics()
     metrics.clear_metrics()  # what earlier tests recorded outside a handler
     capsys.readouterr()

@@ -27,7 +27,9 @@ def _query(metric: str = "trace_count", *aggregations: Aggregation, **fields: An
 
 
 def test_an_ungrouped_count_of_no_traces_is_one_data_point_of_zero() -> None:
-    assert TraceService(InMemoryTraceStore()).query_metrics(_query()) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
+    assert TraceService(InMemoryTraceStore()).query_metrics(_query()) == [
+        MetricDataPoint("trace_count", {"COUNT": 0.0})
+    ]
 
 
 @pytest.mark.parametrize(
@@ -46,7 +48,9 @@ def test_grouped_or_non_count_metrics_of_no_traces_have_no_data_point(query: Tra
 
 
 def test_a_negative_max_results_is_no_limit_as_in_sqlite() -> None:
-    assert TraceService(InMemoryTraceStore()).query_metrics(_query(max_results=-1)) == [MetricDataPoint("trace_count", {"COUNT": 0.0})]
+    assert TraceService(InMemoryTraceStore()).query_metrics(_query(max_results=-1)) == [
+        MetricDataPoint("trace_count", {"COUNT": 0.0})
+    ]
 
 
 @pytest.mark.parametrize(
