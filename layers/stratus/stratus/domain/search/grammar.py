@@ -151,10 +151,9 @@ EXPERIMENTS = Dialect(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def parse_filter(filter_string: str | None, dialect: Dialect) -> list[Clause]:
-    """Split a filter into its AND-ed clauses, raising the reference's error for anything it rejects while parsing."""
-    if not filter_string:
-        return []
+def parse_statement(filter_string: str) -> Statement:
+    """The one SQL statement a filter string must be, as sqlparse reads it, with the reference's errors for a filter
+    that does not parse or holds several statements (every search grammar starts here: runs, registry, traces)."""
     try:
         statements = sqlparse.parse(filter_string)
     except Exception as exc:  # the reference turns any parser failure into this message
@@ -165,7 +164,14 @@ def parse_filter(filter_string: str | None, dialect: Dialect) -> list[Clause]:
         raise InvalidParameterValue(
             f"Search filter contained multiple expression {filter_string!r}. Provide AND-ed expression list."
         )
-    return _read_statement(statements[0], dialect)
+    return statements[0]
+
+
+def parse_filter(filter_string: str | None, dialect: Dialect) -> list[Clause]:
+    """Split a filter into its AND-ed clauses, raising the reference's error for anything it rejects while parsing."""
+    if not filter_string:
+        return []
+    return _read_statement(parse_statement(filter_string), dialect)
 
 
 def _read_statement(statement: Statement, dialect: Dialect) -> list[Clause]:

@@ -35,9 +35,8 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any
 
-import sqlparse
 from sqlparse import tokens as T
-from sqlparse.sql import Parenthesis, Statement, Token
+from sqlparse.sql import Parenthesis, Token
 
 from stratus.domain.entities import ModelVersion, RegisteredModel
 from stratus.domain.search.comparison import ordering_matcher, string_matcher
@@ -54,6 +53,7 @@ from stratus.domain.search.grammar import (
     _strip_quotes,
     _trim_backticks,
     parse_order_by,
+    parse_statement,
     set_repr,
 )
 from stratus.errors import BadRequest, InvalidParameterValue
@@ -132,17 +132,8 @@ class _Clause:
 def _parse_filter(filter_string: str | None, grammar: _Grammar) -> list[_Clause]:
     if not filter_string:
         return []
-    try:
-        statements = sqlparse.parse(filter_string)
-    except Exception as exc:  # the reference turns any parser failure into this message
-        raise InvalidParameterValue(f"Error on parsing filter '{filter_string}'") from exc
-    if len(statements) == 0 or not isinstance(statements[0], Statement):
-        raise InvalidParameterValue(f"Invalid filter '{filter_string}'. Could not be parsed.")
-    if len(statements) > 1:
-        raise InvalidParameterValue(
-            f"Search filter contained multiple expression {filter_string!r}. Provide AND-ed expression list."
-        )
-    items = _join_list_and_null_comparisons(statements[0].tokens)
+    statement = parse_statement(filter_string)
+    items = _join_list_and_null_comparisons(statement.tokens)
     invalid = [
         item
         for item in items

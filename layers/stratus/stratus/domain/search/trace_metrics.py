@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlparse
-from sqlparse.sql import Comparison, Statement, Token
+from sqlparse.sql import Comparison, Token
 
 from stratus.domain.search import grammar
 from stratus.domain.search.traces import _is_string_token
@@ -46,17 +45,8 @@ def parse_metrics_filter(filter_string: str) -> MetricsFilter:
 
 
 def _parse(filter_string: str) -> list[MetricsFilter]:
-    try:
-        statements = sqlparse.parse(filter_string)
-    except Exception as exc:  # the reference turns any parser failure into this message
-        raise InvalidParameterValue(f"Error on parsing filter '{filter_string}'") from exc
-    if len(statements) == 0 or not isinstance(statements[0], Statement):
-        raise InvalidParameterValue(f"Invalid filter '{filter_string}'. Could not be parsed.")
-    if len(statements) > 1:
-        raise InvalidParameterValue(
-            f"Search filter contained multiple expression {filter_string!r}. Provide AND-ed expression list."
-        )
-    tokens = statements[0].tokens
+    statement = grammar.parse_statement(filter_string)
+    tokens = statement.tokens
     invalid = [t for t in tokens if not (isinstance(t, Comparison) or t.is_whitespace)]
     if invalid:
         raise InvalidParameterValue(f"Invalid clause(s) in filter string: {', '.join(map(str, invalid))}")

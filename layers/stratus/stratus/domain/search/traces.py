@@ -25,9 +25,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlparse
 from sqlparse import tokens as T
-from sqlparse.sql import Identifier, Parenthesis, Statement, Token
+from sqlparse.sql import Identifier, Parenthesis, Token
 
 from stratus.domain.search import grammar
 from stratus.domain.search.comparison import ORDERING_OPERATORS, string_matcher
@@ -160,17 +159,8 @@ def parse_trace_filter(filter_string: str | None) -> list[TraceClause]:
     """The AND-ed clauses of a trace filter, each checked as the reference checks it (message for message)."""
     if not filter_string:
         return []
-    try:
-        statements = sqlparse.parse(filter_string)
-    except Exception as exc:  # the reference turns any parser failure into this message
-        raise InvalidParameterValue(f"Error on parsing filter '{filter_string}'") from exc
-    if len(statements) == 0 or not isinstance(statements[0], Statement):
-        raise InvalidParameterValue(f"Invalid filter '{filter_string}'. Could not be parsed.")
-    if len(statements) > 1:
-        raise InvalidParameterValue(
-            f"Search filter contained multiple expression {filter_string!r}. Provide AND-ed expression list."
-        )
-    items = _join_comparisons(statements[0].tokens)
+    statement = grammar.parse_statement(filter_string)
+    items = _join_comparisons(statement.tokens)
     invalid = [item for item in items if isinstance(item, Token) and grammar._is_invalid_token(item)]
     if invalid:
         listed = ", ".join(f"'{token}'" for token in invalid)
