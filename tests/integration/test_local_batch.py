@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto_server import moto_server_with_bucket
 
 from stratus_local.batch import LOG_GROUP, BatchEmulator
 from stratus_local.event_sources import RulePoller
@@ -31,20 +32,8 @@ WAIT_S = 60.0
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=BUCKET)
+    with moto_server_with_bucket(REGION, BUCKET) as endpoint:
         yield endpoint
-    server.stop()
 
 
 class Jobs:

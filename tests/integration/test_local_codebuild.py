@@ -26,6 +26,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lambda_harness import LambdaContext, load_function
+from moto_server import moto_server_with_bucket
 
 from stratus.store.codebuild import CodeBuildImages
 from stratus_local.codebuild import MARKER, CodeBuildEmulator
@@ -102,20 +103,8 @@ class Images:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=BUCKET)
+    with moto_server_with_bucket(REGION, BUCKET) as endpoint:
         yield endpoint
-    server.stop()
 
 
 @pytest.fixture(scope="module")
