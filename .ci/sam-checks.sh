@@ -10,20 +10,38 @@
 #   7. the built layer                      (arm64 pydantic-core; every module has the .pyc that python3.12 reads)
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own virtualenv ($SAM_VENV), never in the
 # project's .venv. The venv is reused when its `sam` works and created (or repaired) otherwise. checkov pins
-# dozens of packages too, so it gets a virtualenv of its own ($CHECKOV_VENV), made the same way.
+# dozens of packages too, so it gets a virtualenv of its own ($CHECKOV_VENV), made the same way. Both default to
+# the user's cache ($XDG_CACHE_HOME or ~/.cache, under stratus/), where DynamoDB Local and the conformance checkout
+# already live, so any machine runs the same checks as CI; set SAM_VENV / CHECKOV_VENV to reuse existing ones.
 # Exits non-zero if any check fails. Run from anywhere: `bash .ci/sam-checks.sh`.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SAM_VENV="${SAM_VENV:-/work/.samvenv}"
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/stratus"
+SAM_VENV="${SAM_VENV:-$CACHE_DIR/sam-venv}"
 SAM_CLI_VERSION="${SAM_CLI_VERSION:-1.170.0}"
 # `sam build` needs a python3.12 on PATH: the functions' BuildMethod python3.12 and the StratusLayer Makefile
-# (pip for the arm64 wheels, compileall for the runtime's bytecode) both run it.
-PY312_BIN="${PY312_BIN:-/root/.pyenv/versions/3.12.1/bin}"
+# (pip for the arm64 wheels, compileall for the runtime's bytecode) both run it. PY312_BIN names its folder; else
+# a python3.12 already on PATH; else pyenv's newest 3.12; else uv's (`uv python find 3.12`).
+find_py312_bin() {
+    local found
+    if [ -n "${PY312_BIN:-}" ]; then
+        echo "$PY312_BIN"
+    elif python3.12 --version >/dev/null 2>&1; then  # (a pyenv shim is on PATH without a 3.12 selected)
+        dirname "$(command -v python3.12)"
+    elif found="$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin 2>/dev/null | sort -V | tail -1)" &&
+        [ -n "$found" ]; then
+        echo "$found"
+    elif command -v uv >/dev/null 2>&1 && found="$(uv python find 3.12 2>/dev/null)"; then
+        # uv's interpreter is named python3.12 in its bin folder too
+        dirname "$found"
+    fi
+}
+PY312_BIN="$(find_py312_bin)"
 # .aws-sam is git-ignored; sam build keeps build.toml and .aws-sam/deps beside it for --cached rebuilds.
 SAM_BUILD_DIR="${SAM_BUILD_DIR:-$ROOT/.aws-sam/build}"
 SAM_CACHE_DIR="${SAM_CACHE_DIR:-$ROOT/.aws-sam/cache}"
-CHECKOV_VENV="${CHECKOV_VENV:-/work/.checkovvenv}"
+CHECKOV_VENV="${CHECKOV_VENV:-$CACHE_DIR/checkov-venv}"
 CHECKOV_VERSION="${CHECKOV_VERSION:-3.3.30}"
 # The SAM translations of template.yaml (default parameters, and with project runs on), written by the auth-mode check
 # and scanned by checkov.
@@ -33,12 +51,12 @@ trap 'rm -rf "$TRANSLATED_DIR"' EXIT
 export SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
-[ -d "$PY312_BIN" ] && export PATH="$PY312_BIN:$PATH"
+[ -n "$PY312_BIN" ] && [ -d "$PY312_BIN" ] && export PATH="$PY312_BIN:$PATH"
 
 log() { printf '\n=== %s\n' "$*"; }
 
 if ! command -v python3.12 >/dev/null 2>&1; then
-    echo "sam-checks: python3.12 not found (set PY312_BIN); sam build needs it for the functions and the layer" >&2
+    echo "sam-checks: python3.12 not found (install it, e.g. \`uv python install 3.12\`, or set PY312_BIN); sam build needs it for the functions and the layer" >&2
     exit 1
 fi
 
