@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
 import time
 from datetime import UTC, datetime
@@ -552,7 +553,15 @@ def test_example_payloads_are_the_references():
 def reference_server(tmp_path, monkeypatch):
     """The reference server's Flask app on SQLite, with each webhook it would deliver recorded instead."""
     import mlflow.server.handlers as handlers
+    import mlflow.tracking._model_registry.utils as registry_uri
+    import mlflow.tracking._tracking_service.utils as tracking_uri
 
+    # The reference's first request sets the process's tracking and registry URIs (the globals and the
+    # MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI variables) to its SQLite store: they are put back afterwards, or a
+    # later test in this process sends its registry calls there (test_registry_events_local.py saw no event arrive).
+    saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    monkeypatch.setattr(tracking_uri, "_tracking_uri", tracking_uri._tracking_uri)
+    monkeypatch.setattr(registry_uri, "_registry_uri", registry_uri._registry_uri)
     monkeypatch.setenv("_MLFLOW_SERVER_FILE_STORE", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("_MLFLOW_SERVER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     monkeypatch.setattr(handlers, "_model_registry_store", None)
@@ -571,7 +580,12 @@ def reference_server(tmp_path, monkeypatch):
         assert response.status_code == 200, response.get_data(as_text=True)
         return list(sent)
 
-    return call
+    yield call
+    for name, value in saved_env.items():  # (monkeypatch.delenv records nothing for a variable that is not set)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def test_payloads_equal_what_the_reference_server_sends(reference_server):
