@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser local test test-unit test-integration test-e2e lint template-check serving-image bench bench-compare bench-load conformance clean
+.PHONY: setup browser localstack local test test-unit test-integration test-e2e lint template-check serving-image bench bench-compare bench-load conformance clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# LocalStack on the host, no Docker (docs/localstack.md), for the [localstack] half of tests/integration: installed
+# once into ~/.cache/stratus/localstack (needs a Python 3.13 and Java 17+); the tests start and stop it themselves.
+localstack: setup
+	$(BIN)/python tests/localstack_host.py setup
+
 local: setup
 	$(BIN)/stratus local $(ARGS)
 
-test: setup browser
+test: setup browser localstack
 	$(BIN)/python -m ruff check layers functions client runner serving tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 

@@ -3,16 +3,11 @@ definitions in template.yaml, as `stratus local` creates them."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import io
 import json
 import os
-import re
 import sys
-import tempfile
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +16,7 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from lambda_harness import LambdaContext, api_event, load_function
+from localstack_host import fresh_state, localstack_lock
 from moto import mock_aws
 
 from stratus_local.backends import (
@@ -35,15 +31,6 @@ from stratus_local.backends import (
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-def _fresh_tables() -> None:
-    """LocalStack keeps state between tests: drop the template's tables so each test starts empty."""
-    dynamodb = boto3.client("dynamodb")
-    for table in parse_project(PROJECT_DIR).tables:
-        with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
-            dynamodb.delete_table(TableName=table.name)
-            dynamodb.get_waiter("table_not_exists").wait(TableName=table.name)
 
 
 def _key_of(item: dict[str, Any]) -> tuple[str, str]:
@@ -95,42 +82,20 @@ def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
             assert len(keys) == len(set(keys)), "BatchGetItem asks for the same key twice (AWS refuses it)"
 
 
-LOCALSTACK_URL = os.environ.get("STRATUS_LOCALSTACK_URL", "http://127.0.0.1:4566")
-
-
-def localstack_reachable() -> bool:
-    try:
-        with urllib.request.urlopen(f"{LOCALSTACK_URL}/_localstack/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def localstack_lock() -> Iterator[None]:
-    """One test at a time on the shared LocalStack: its tables have the template's fixed names, so two xdist
-    workers (`make test` runs `-n 2`) or two pytest runs would drop each other's tables mid-test."""
-    lock_path = Path(tempfile.gettempdir()) / f"stratus-localstack-{re.sub(r'[^A-Za-z0-9]+', '_', LOCALSTACK_URL)}.lock"
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 @pytest.fixture(params=["moto", pytest.param("localstack", marks=pytest.mark.localstack)])
 def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto in-process always; the same tests against LocalStack too when one is reachable (opt-in)."""
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:  # a stack this worker ran set some
         monkeypatch.delenv(name, raising=False)
     if request.param == "localstack":
-        if not localstack_reachable():
-            pytest.skip(f"no LocalStack at {LOCALSTACK_URL} (set STRATUS_LOCALSTACK_URL to run these)")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", LOCALSTACK_URL)
+        url = request.getfixturevalue("localstack")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_REGION", "us-east-1")
-        with localstack_lock():
-            _fresh_tables()
+        with localstack_lock(url):
+            fresh_state(url, PROJECT_DIR)
             yield
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -158,7 +158,8 @@ class Faults:
             rule.times += 1
             return original(client, operation, params)
         self.injected += 1
-        written = original(client, operation, {**params, "RequestItems": {table: requests[:keep]}})
+        # (DynamoDB refuses a batch of no items, which moto accepts: with keep=0 nothing is sent)
+        written = original(client, operation, {**params, "RequestItems": {table: requests[:keep]}}) if keep else {}
         return {**written, "UnprocessedItems": {table: requests[keep:]}}
 
 

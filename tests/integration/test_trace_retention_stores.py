@@ -47,7 +47,10 @@ def table(aws: None) -> Iterator[str]:
 
 @pytest.fixture
 def bucket(aws: None) -> str:
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for found in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # LocalStack keeps the last test's
+        s3.delete_object(Bucket=BUCKET, Key=found["Key"])
     return BUCKET
 
 

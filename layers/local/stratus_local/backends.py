@@ -32,7 +32,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -505,6 +505,20 @@ _MOTO_FALLBACK_WARNING = (
 
 # --------------------------------------------------------------------------------------------------------------------
 # Creating the template's tables and buckets
+
+
+def localstack_environment(host: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """What `stratus local --localstack HOST:PORT` sets: LocalStack's endpoint, as localstack-client resolves it
+    (``AWS_ENDPOINT_URL`` and ``USE_SSL`` are honoured), and its test credentials unless some are set."""
+    from localstack_client import config
+
+    endpoint = config.get_service_endpoint("dynamodb", localstack_host=host)
+    settings = {"AWS_ENDPOINT_URL": endpoint}
+    if not environ.get("AWS_ACCESS_KEY_ID"):
+        settings |= {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
+        settings |= {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+    return settings
 
 
 def create_tables(dynamodb: Any, tables: list[TableSpec], log: TextIO) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from stratus_local.auth import TOKEN_ENV, USERS_ENV, AuthConfigError, LocalAuth
-from stratus_local.backends import BackendError
+from stratus_local.backends import BackendError, localstack_environment
 from stratus_local.stack import SERVING_ENVS, LocalStack, find_project_dir
 from stratus_local.template import TemplateError
 
@@ -60,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
             "virtualenv: in a virtualenv built from each model's requirements, as CodeBuild builds its image on AWS"
         ),
     )
+    local.add_argument(
+        "--localstack",
+        nargs="?",
+        const="localhost:4566",
+        default=None,
+        metavar="HOST:PORT",
+        help=(
+            "use the LocalStack at HOST:PORT (default localhost:4566) for DynamoDB, S3, SQS and EventBridge instead "
+            "of starting DynamoDB Local and moto (docs/localstack.md)"
+        ),
+    )
     local.add_argument("--quiet", action="store_true", help="do not log each request")
     local.add_argument(
         "--verbose", action="store_true", help="at start-up, list every route, function and emulated service"
@@ -88,16 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``stratus`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        auth = LocalAuth.from_options(args.auth_token, args.auth_user)
-    except AuthConfigError as exc:
-        parser.error(str(exc))
+def _build_stack(args: argparse.Namespace, auth: LocalAuth | None) -> LocalStack:
+    """The stack the options describe; with --localstack, its endpoints go into the environment first."""
     project_dir = (args.project_dir or find_project_dir()).resolve()
-    stack = LocalStack(
+    if args.localstack:
+        os.environ.update(localstack_environment(args.localstack, os.environ))
+    return LocalStack(
         project_dir,
         state_dir=None if args.ephemeral else (args.state_dir or project_dir / ".stratus"),
         ephemeral=args.ephemeral,
@@ -108,6 +116,17 @@ def main(argv: list[str] | None = None) -> int:
         auth=auth,
         serving_env=args.serving_env,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stratus`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        auth = LocalAuth.from_options(args.auth_token, args.auth_user)
+    except AuthConfigError as exc:
+        parser.error(str(exc))
+    stack = _build_stack(args, auth)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -24,6 +24,8 @@ POLL_SECONDS = 0.5
 MAX_BATCHING_WINDOW_S = 5.0
 """A stream mapping's MaximumBatchingWindowInSeconds, capped here: locally, waiting a minute for a projection helps
 nobody (docs/local.md)."""
+STREAM_READY_TIMEOUT_S = 30.0
+"""How long a table's new stream may stay unknown to DescribeStream (LocalStack creates it asynchronously)."""
 SHARD_DISCOVERY_POLLS = 20
 Invoke = Callable[[str, bytes, str], bytes]
 
@@ -131,7 +133,15 @@ class StreamPoller(_Poller):
                 f"stratus local: {self.source.table} has no stream; {self.function_id} gets no records", file=self._log
             )
             return
-        self._discover_shards("LATEST")
+        deadline = time.monotonic() + STREAM_READY_TIMEOUT_S
+        while True:  # LocalStack makes a new table's stream in the background: it is not found for a moment
+            try:
+                self._discover_shards("LATEST")
+                break
+            except self._streams.exceptions.ResourceNotFoundException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self._start_thread(f"stream-{self.function_id}")
 
     def _discover_shards(self, position: str) -> None:
