@@ -9,7 +9,8 @@ evaluates the filter in code (:mod:`stratus.domain.search.traces`):
 * Ordered by anything else (name, status, a tag, ...): every trace of the experiments is read, then sorted.
 
 Span content filters (``span.content``, ``span.attributes.*``, ``text``) read the spans of the traces that passed
-every other clause from the ``SpanStore``. ``attribute.run_id = '…'`` also matches the traces linked to the run.
+every other clause from the ``SpanStore``; so do ``span.name``/``type``/``status`` filters for a trace of more spans
+than its record summarises (``SPAN_SUMMARY_CAP``). ``attribute.run_id = '…'`` also matches the traces linked to the run.
 
 Page tokens are base64 JSON like the reference's (``{"offset": N}``), plus Stratus's resume points; a client only
 echoes them.
@@ -28,7 +29,7 @@ from typing import Any
 from stratus.domain import messages, validation
 from stratus.domain.ports import SpanStore, TraceStore
 from stratus.domain.search.traces import ATTRIBUTE, TraceQuery, compile_trace_search
-from stratus.domain.trace_records import TraceRecord, trace_sort_key
+from stratus.domain.trace_records import SpanSummary, TraceRecord, summarize, trace_sort_key
 from stratus.errors import InvalidParameterValue
 
 STORE_PAGE_SIZE = 100
@@ -87,14 +88,22 @@ class _LazySpans(Mapping[str, str]):
 
     def __init__(self, spans: SpanStore, record: TraceRecord) -> None:
         self._spans, self._record = spans, record
+        self._stored: list[dict] | None = None
         self._loaded: dict[str, str] | None = None
+
+    def _read(self) -> list[dict]:
+        if self._stored is None:
+            self._stored = self._spans.read(self._record.experiment_id, self._record.trace_id)
+        return self._stored
 
     def _load(self) -> dict[str, str]:
         if self._loaded is None:
-            self._loaded = {}
-            for span in self._spans.read(self._record.experiment_id, self._record.trace_id):
-                self._loaded[_hex_span_id(span.get("span_id"))] = json.dumps(span)
+            self._loaded = {_hex_span_id(span.get("span_id")): json.dumps(span) for span in self._read()}
         return self._loaded
+
+    def summaries(self) -> list[SpanSummary]:
+        """Every stored span as the record summarises its first ``SPAN_SUMMARY_CAP``."""
+        return [summarize(span) for span in self._read()]
 
     def __getitem__(self, key: str) -> str:
         return self._load()[key]
@@ -207,8 +216,13 @@ class TraceSearchService:
         return frozenset(linked)
 
     def _matches(self, query: TraceQuery, record: TraceRecord, linked: frozenset[str]) -> bool:
-        contents = _LazySpans(self._spans, record) if query.needs_span_content else None
-        return query.matches(record, linked_traces=linked, span_contents=contents)
+        if not query.filters_spans:
+            return query.matches(record, linked_traces=linked)
+        stored = _LazySpans(self._spans, record)
+        # a record summarises its first SPAN_SUMMARY_CAP spans: a larger trace's span clauses read them all from S3
+        every_span = stored.summaries if record.spans_cut else None
+        contents = stored if query.needs_span_content else None
+        return query.matches(record, linked_traces=linked, span_contents=contents, all_spans=every_span)
 
     def _search_in_time_order(
         self,
