@@ -247,6 +247,8 @@ class TraceSearchService:
             record = stream.pop()
             if self._matches(query, record, linked):
                 found.append(record)
+            if len(found) == max_results:  # the page is full: reading the next record would cost another Query
+                break
             head = stream.peek()
             if head is not None:
                 heapq.heappush(heap, (query.sort_key(head), index))
