@@ -32,8 +32,10 @@ from stratus.domain.search.traces import ATTRIBUTE, TraceQuery, compile_trace_se
 from stratus.domain.trace_records import SpanSummary, TraceRecord, summarize, trace_sort_key
 from stratus.errors import InvalidParameterValue
 
-STORE_PAGE_SIZE = 100
-"""Records read per ``TraceStore.page`` call (one DynamoDB Query)."""
+STORE_PAGE_SIZE = 101
+"""Records read per ``TraceStore.page`` call (one DynamoDB Query): a search page of 100 (the client's and the web UI's
+size) and the record after it, which tells whether the 100th record's millisecond is complete (otherwise a second
+Query would be read to know)."""
 
 
 @dataclass
@@ -142,8 +144,10 @@ class _Stream:
         self.returned_in_group: set[str] = set()
 
     def _fill(self) -> None:
+        # a resumed stream first re-reads the records of the millisecond it stopped in that were returned already
+        limit = STORE_PAGE_SIZE + len(self._skip)
         records, self._next_key = self._store.page(
-            self.experiment_id, descending=self._descending, start_after=self._next_key, limit=STORE_PAGE_SIZE
+            self.experiment_id, descending=self._descending, start_after=self._next_key, limit=limit
         )
         self._buffer.extend(r for r in records if r.trace_id not in self._skip)
         self._ended = self._next_key is None
