@@ -5,14 +5,12 @@ finds a span beyond the record's 200-span summary."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import mlflow
 import requests
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from otlp_spans import export_request, numbered_span
 
 SPANS = 1_500
 PER_REQUEST = 250
@@ -20,37 +18,16 @@ TIMEOUT = 60
 
 
 def _span(trace: bytes, index: int) -> Span:
-    span = Span(
-        trace_id=trace,
-        span_id=(index + 1).to_bytes(8, "big"),
-        name="root" if index == 0 else f"step_{index}",
-        start_time_unix_nano=1_700_000_000_000_000_000 + index,
-        end_time_unix_nano=1_700_000_001_000_000_000,
-        status=Status(code=Status.STATUS_CODE_OK),
-    )
-    if index:
-        span.parent_span_id = (1).to_bytes(8, "big")
-    inputs = json.dumps({"document": f"chunk {index} " + "lorem ipsum " * 400})  # ~5 KB a span, 7 MB in all
-    span.attributes.extend(
-        [
-            KeyValue(key="mlflow.spanType", value=AnyValue(string_value='"RETRIEVER"')),
-            KeyValue(key="mlflow.spanInputs", value=AnyValue(string_value=inputs)),
-        ]
-    )
-    return span
+    document = f"chunk {index} " + "lorem ipsum " * 400  # ~5 KB a span, 7 MB in all
+    return numbered_span(trace, index, **{"mlflow.spanType": "RETRIEVER", "mlflow.spanInputs": {"document": document}})
 
 
 def _send_trace(tracking_uri: str, experiment_id: str) -> str:
     trace = uuid.uuid4().bytes
     headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": experiment_id}
     for first in range(0, SPANS, PER_REQUEST):
-        request = ExportTraceServiceRequest()
-        request.resource_spans.add().scope_spans.add().spans.extend(
-            _span(trace, i) for i in range(first, first + PER_REQUEST)
-        )
-        sent = requests.post(
-            f"{tracking_uri}/v1/traces", data=request.SerializeToString(), headers=headers, timeout=TIMEOUT
-        )
+        body = export_request(_span(trace, i) for i in range(first, first + PER_REQUEST))
+        sent = requests.post(f"{tracking_uri}/v1/traces", data=body, headers=headers, timeout=TIMEOUT)
         assert sent.status_code == 200, sent.text
     return f"tr-{trace.hex()}"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.entities import AssessmentSource, SpanType
-from ui_browser import CHROMEDRIVER, CHROMIUM, PageVisit, UiBrowser, error_texts_shown
+from test_ui_browser import NAVIGATION, _navigation
+from ui_browser import CHROMEDRIVER, CHROMIUM, PageVisit, UiBrowser, error_texts_shown, ui_browser
 
 pytestmark = pytest.mark.xdist_group("ui_browser")
 
@@ -143,24 +144,6 @@ PAGE_NAMES = (
 )
 
 
-# Each link of the experiment's navigation (its route under /experiments/<id>/) and the page above that opens it; the
-# AI gateway's pages are not shown by Stratus (its server-info switches the gateway off).
-NAVIGATION = {
-    "overview/usage": "overview-usage",
-    "traces": "traces",
-    "chat-sessions": "sessions",
-    "review-queue": "review",
-    "datasets": "datasets",
-    "evaluation-runs": "evaluation-runs",
-    "prompts": "prompts",
-    "models": "agent-versions",
-    "runs": "run-table",
-    "judges": None,
-    "playground": None,
-}
-NAVIGATION_LINKS = "return [...document.querySelectorAll('aside nav a')].map(a => a.getAttribute('href'))"
-
-
 def _text(driver: object, scope: str | None) -> str:
     script = (
         "const e = arguments[0] ? document.querySelector(arguments[0]) : document.body; return e ? e.innerText : ''"
@@ -192,11 +175,8 @@ def seeded(tracking_uri: str) -> SeededTraces:
 def browser(tracking_uri: str) -> Iterator[UiBrowser]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed: `make browser` installs Debian's chromium-driver")
-    browser = UiBrowser(tracking_uri, SCREENSHOT_DIR)
-    try:
-        yield browser
-    finally:
-        browser.close()
+    with ui_browser(tracking_uri, SCREENSHOT_DIR) as opened:
+        yield opened
 
 
 @pytest.mark.parametrize("name", PAGE_NAMES)
@@ -231,13 +211,8 @@ def test_a_traces_assessments_show_in_its_detail(browser: UiBrowser, seeded: See
 def test_every_page_of_the_navigation_of_an_experiment_with_traces_is_opened(
     browser: UiBrowser, seeded: SeededTraces
 ) -> None:
-    visit = browser.visit(
-        "traces-navigation", f"/experiments/{seeded.experiment_id}", lambda d: d.execute_script(NAVIGATION_LINKS)
-    )
-    assert not visit.timed_out, visit.report()
-    prefix = f"#/experiments/{seeded.experiment_id}/"
-    links = browser.driver.execute_script(NAVIGATION_LINKS)
-    linked = {link[len(prefix) :].split("?")[0] for link in links if link.startswith(prefix)}
+    """The navigation's links (test_ui_browser.py's ``NAVIGATION``) all lead to pages opened above."""
+    linked = _navigation(browser, seeded.experiment_id, f"/experiments/{seeded.experiment_id}")
 
     assert {"overview/usage", "traces"} <= linked
     assert linked <= NAVIGATION.keys(), f"pages the tests do not open: {sorted(linked - NAVIGATION.keys())}"

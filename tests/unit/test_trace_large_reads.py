@@ -8,9 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from otlp_spans import export_request, numbered_span
 
 from stratus.api.app import build_traces_api
 from stratus.domain import otlp
@@ -39,26 +37,12 @@ class CountingSpans(InMemorySpanStore):
         return super().read(experiment_id, trace_id)
 
 
-def _span(index: int) -> Span:
-    span = Span(
-        trace_id=TRACE,
-        span_id=(index + 1).to_bytes(8, "big"),
-        name="root" if index == 0 else f"step_{index}",
-        start_time_unix_nano=1_000_000_000 + index,
-        end_time_unix_nano=2_000_000_000,
-        status=Status(code=Status.STATUS_CODE_OK),
-    )
-    if index:
-        span.parent_span_id = (1).to_bytes(8, "big")
-    payload = json.dumps({"text": f"payload {index} " + "x" * 100})
-    span.attributes.extend([KeyValue(key="mlflow.spanInputs", value=AnyValue(string_value=payload))])
-    return span
-
-
 def _export(service: TraceService, first: int, count: int) -> None:
-    request = ExportTraceServiceRequest()
-    request.resource_spans.add().scope_spans.add().spans.extend(_span(i) for i in range(first, first + count))
-    service.log_spans("0", otlp.decode_request(request.SerializeToString(), otlp.PROTOBUF, None))
+    spans = (
+        numbered_span(TRACE, i, **{"mlflow.spanInputs": {"text": f"payload {i} " + "x" * 100}})
+        for i in range(first, first + count)
+    )
+    service.log_spans("0", otlp.decode_request(export_request(spans), otlp.PROTOBUF, None))
 
 
 @pytest.fixture
