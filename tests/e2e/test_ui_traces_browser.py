@@ -128,20 +128,7 @@ def _pages(data: SeededTraces) -> list[Page]:
     ]
 
 
-PAGE_NAMES = (
-    "overview-usage",
-    "overview-quality",
-    "overview-tool-calls",
-    "traces",
-    "trace-detail",
-    "sessions",
-    "review",
-    "datasets",
-    "evaluation-runs",
-    "prompts",
-    "agent-versions",
-    "run-table",
-)
+PAGE_NAMES = tuple(page.name for page in _pages(SeededTraces("0", "", "", "", "")))
 
 
 def _text(driver: object, scope: str | None) -> str:
