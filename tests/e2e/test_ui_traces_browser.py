@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.entities import AssessmentSource, SpanType
+from test_large_trace import _send_trace
 from test_ui_browser import NAVIGATION, _navigation
 from ui_browser import CHROMEDRIVER, CHROMIUM, PageVisit, UiBrowser, error_texts_shown, ui_browser
 
@@ -204,3 +205,17 @@ def test_every_page_of_the_navigation_of_an_experiment_with_traces_is_opened(
     assert {"overview/usage", "traces"} <= linked
     assert linked <= NAVIGATION.keys(), f"pages the tests do not open: {sorted(linked - NAVIGATION.keys())}"
     assert {NAVIGATION[route] for route in linked} - {None} <= set(PAGE_NAMES)
+
+
+def test_a_trace_larger_than_a_lambda_response_opens_in_the_trace_view(tracking_uri: str, browser: UiBrowser) -> None:
+    """Its spans (7 MB: a direct answer would be the gateway's 500) come from a 307 to the answer stored in S3, another
+    origin, which the browser's fetch follows."""
+    experiment_id = mlflow.create_experiment(f"ui-large-trace-{uuid.uuid4().hex[:8]}")
+    trace_id = _send_trace(tracking_uri, experiment_id)
+    route = f"/experiments/{experiment_id}/traces?workflowType=genai&selectedEvaluationId={trace_id}"
+    page = Page("large-trace-detail", route, ("root", "step_1", "chunk 0 lorem ipsum"), TRACE_DRAWER)
+
+    visit = browser.visit(f"traces-{page.name}", page.route, _shows(page))
+
+    assert not _missing(page, browser.driver), visit.report()
+    assert not _unexpected(visit), visit.report()
