@@ -31,7 +31,7 @@ def api() -> APIGatewayHttpResolver:
         DynamoTrackingStore(), settings.artifact_root, artifact_bucket=settings.artifact_bucket
     )
     traces = DynamoTraceStore()
-    spans = S3SpanStore(settings.artifact_bucket)
+    spans = S3SpanStore(settings.artifact_bucket, ttl_seconds=settings.presigned_url_ttl_seconds)
     return build_traces_api(
         TraceService(traces, spans, experiments, default_retention_days=settings.trace_retention_days),
         TraceSearchService(traces, spans),

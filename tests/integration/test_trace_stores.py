@@ -1,6 +1,6 @@
 """The GenAI trace stores under moto: ``DynamoTraceStore`` (records, pointers, run links, revision checks, a record
 moving when its request time or experiment changes, request-time pages) and ``S3SpanStore`` (one object per batch,
-the last batch winning for a re-sent span, deletion of the trace's prefix)."""
+the last batch winning for a re-sent span, deletion of the trace's prefix, answers stored beside the spans)."""
 
 from __future__ import annotations
 
@@ -141,3 +141,22 @@ def test_deleting_a_trace_removes_its_prefix_only(spans: S3SpanStore) -> None:
 
     assert spans.read("1", "tr-a") == []
     assert [s["name"] for s in spans.read("1", "tr-b")] == ["b"]
+
+
+def test_a_stored_answer_is_presigned_tagged_with_the_retention_and_deleted_with_its_trace(spans: S3SpanStore) -> None:
+    spans.put_batch("1", "tr-a", "001", [_span(1, "a")])
+    assert spans.answer_url("1", "tr-a", "trace-r1.json") is None
+
+    url = spans.put_answer("1", "tr-a", "trace-r1.json", b'{"trace": {}}', retention_days=7)
+
+    key = "mlartifacts/1/traces/tr-a/answers/trace-r1.json"
+    assert key in url
+    assert "Signature=" in url
+    assert spans.answer_url("1", "tr-a", "trace-r1.json") is not None
+    tags = boto3.client("s3").get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+    assert tags == [{"Key": "stratus-retention-days", "Value": "7"}]
+    assert [s["name"] for s in spans.read("1", "tr-a")] == ["a"]  # an answer is not a batch of spans
+
+    spans.delete("1", "tr-a")
+
+    assert spans.answer_url("1", "tr-a", "trace-r1.json") is None

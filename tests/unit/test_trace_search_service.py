@@ -172,3 +172,21 @@ def test_bad_arguments_are_refused(stores, kwargs: dict, message: str) -> None:
 
 def test_no_experiment_finds_nothing(stores) -> None:
     assert TraceSearchService(*stores).search([], None, 10, [], None) == ([], None)
+
+
+def test_each_page_of_100_in_time_order_is_one_store_read(stores) -> None:
+    traces, spans = stores
+    for i in range(350):
+        _put(traces, f"tr-{i:04d}", "1", 1_000 + i)
+    reads = []
+    page = traces.page
+    traces.page = lambda *args, **kwargs: reads.append(kwargs) or page(*args, **kwargs)  # type: ignore[method-assign]
+    service, token, found = TraceSearchService(traces, spans), None, []
+
+    for _ in range(3):
+        reads.clear()
+        records, token = service.search(["1"], None, 100, [], token)
+        found += _ids(records)
+        assert len(reads) == 1
+
+    assert found == [f"tr-{i:04d}" for i in range(349, 49, -1)]

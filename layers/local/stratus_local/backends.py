@@ -585,14 +585,23 @@ def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 def create_buckets(s3: Any, buckets: list[BucketSpec]) -> list[str]:
-    """Create each bucket that does not exist yet."""
+    """Create each bucket that does not exist yet, and give each its CORS rules."""
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     done = []
     for bucket in buckets:
         if bucket.name not in existing:
             s3.create_bucket(Bucket=bucket.name)
             done.append(f"created bucket {bucket.name}")
+        if bucket.cors_rules:  # moto keeps it in memory: set at every start
+            rules = [_s3_cors_rule(rule) for rule in bucket.cors_rules]
+            s3.put_bucket_cors(Bucket=bucket.name, CORSConfiguration={"CORSRules": rules})
     return done
+
+
+def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation ``CorsRule`` as S3's API names its fields."""
+    renamed = {"MaxAge": "MaxAgeSeconds", "Id": "ID"}
+    return {renamed.get(key, key): value for key, value in rule.items()}
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -194,11 +194,13 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class BucketSpec:
-    """An ``AWS::S3::Bucket``, and the queues its notifications go to: (queue name, events, key prefix)."""
+    """An ``AWS::S3::Bucket``, the queues its notifications go to (queue name, events, key prefix), and its CORS
+    rules (CloudFormation's ``CorsRules``)."""
 
     logical_id: str
     name: str
     queue_notifications: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    cors_rules: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -644,7 +646,8 @@ def _read_bucket(logical_id: str, resource: dict[str, Any], resolver: Resolver) 
         rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
         prefix = next((r.get("Value", "") for r in rules if str(r.get("Name", "")).lower() == "prefix"), "")
         notifications.append((_name_in_arn(entry["Queue"], ":"), (str(entry["Event"]),), str(prefix)))
-    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications))
+    cors_rules = tuple((properties.get("CorsConfiguration") or {}).get("CorsRules") or ())
+    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications), cors_rules)
 
 
 def _read_queue(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> QueueSpec:

@@ -536,3 +536,11 @@ class SpanStore(Protocol):
 
     def delete(self, experiment_id: str, trace_id: str) -> None:
         """Remove every span of the trace; nothing if there is none."""
+
+    def answer_url(self, experiment_id: str, trace_id: str, name: str) -> str | None:
+        """A presigned GET URL of the answer stored as ``name`` beside the trace's spans (``put_answer``); None if
+        there is none."""
+
+    def put_answer(self, experiment_id: str, trace_id: str, name: str, body: bytes, *, retention_days: int = 0) -> str:
+        """Store a read's answer (JSON too large for a Lambda response) as ``name`` beside the trace's spans, deleted
+        with the trace or after ``retention_days``; a presigned GET URL of it."""

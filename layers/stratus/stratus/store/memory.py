@@ -526,12 +526,14 @@ class InMemoryTraceStore:
 
 
 class InMemorySpanStore:
-    """``SpanStore`` in a dict of batches; ``retention`` says what each batch was written with (nothing expires)."""
+    """``SpanStore`` in a dict of batches; ``retention`` says what each batch or stored answer was written with
+    (nothing expires); ``answers`` holds the stored answers, their URLs are ``memory://<experiment>/<trace>/<name>``."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.retention: dict[tuple[str, str, str], int] = {}
         self._batches: dict[tuple[str, str], dict[str, list[dict]]] = {}
+        self.answers: dict[tuple[str, str, str], bytes] = {}
 
     def put_batch(
         self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
@@ -549,3 +551,16 @@ class InMemorySpanStore:
     def delete(self, experiment_id: str, trace_id: str) -> None:
         with self._lock:
             self._batches.pop((experiment_id, trace_id), None)
+            for key in [k for k in self.answers if k[:2] == (experiment_id, trace_id)]:
+                del self.answers[key]
+
+    def answer_url(self, experiment_id: str, trace_id: str, name: str) -> str | None:
+        with self._lock:
+            found = (experiment_id, trace_id, name) in self.answers
+        return f"memory://{experiment_id}/{trace_id}/{name}" if found else None
+
+    def put_answer(self, experiment_id: str, trace_id: str, name: str, body: bytes, *, retention_days: int = 0) -> str:
+        with self._lock:
+            self.answers[(experiment_id, trace_id, name)] = body
+            self.retention[(experiment_id, trace_id, name)] = retention_days
+        return f"memory://{experiment_id}/{trace_id}/{name}"

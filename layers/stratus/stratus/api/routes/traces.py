@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from stratus.api import schemas, serialize
 from stratus.api.request import parse
 from stratus.domain import otlp
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import EvaluationDatasetService, TraceAnswer, TraceService
 from stratus.domain.trace_records import StartInfo, TraceRecord, legacy_info_json, parse_duration, parse_timestamp
 from stratus.domain.traces import Aggregation, TraceMetricsQuery
 from stratus.errors import BadRequest, InvalidParameterValue, StratusError
@@ -49,16 +49,14 @@ def build_v3(service: TraceService) -> Router:
         return {"trace": {"trace_info": record.info_json()}}
 
     @router.get("/traces/get")
-    def get_trace() -> dict[str, Any]:
+    def get_trace() -> Response:
         req = parse(router, schemas.GetTrace)
-        record, spans = service.get_trace(req.trace_id, allow_partial=req.allow_partial)
-        return {"trace": trace_json(record, spans)}
+        return answered(service.get_trace_answer(req.trace_id, allow_partial=req.allow_partial, render=render_trace))
 
     @router.get("/traces/batchGet")
-    def batch_get_traces() -> dict[str, Any]:
+    def batch_get_traces() -> Response:
         req = parse(router, schemas.BatchGetTraces)
-        found = service.batch_get(req.trace_ids, req.experiment_ids)
-        return serialize.page("traces", [trace_json(record, spans) for record, spans in found], None)
+        return answered(service.batch_get_answer(req.trace_ids, req.experiment_ids, render_traces))
 
     @router.post("/traces/batchGetInfos")
     def batch_get_trace_infos() -> dict[str, Any]:
@@ -81,9 +79,8 @@ def build_artifact(service: TraceService) -> Router:
         request_id = (router.current_event.query_string_parameters or {}).get("request_id")
         if not request_id:
             raise BadRequest('Request must include the "request_id" query parameter.')
-        body = json.dumps(service.trace_artifact(request_id))
         headers = {"Content-Disposition": "attachment; filename=traces.json", "X-Content-Type-Options": "nosniff"}
-        return Response(status_code=200, content_type="text/plain", body=body, headers=headers)
+        return answered(service.trace_artifact_answer(request_id), "text/plain", headers)
 
     return router
 
@@ -114,6 +111,26 @@ def build_otlp(service: TraceService) -> Router:
         return Response(status_code=200, content_type=otlp.PROTOBUF, body=b"")
 
     return router
+
+
+def answered(answer: TraceAnswer, content_type: str = "application/json", headers: dict | None = None) -> Response:
+    """The answer's body, or a 307 to where it is stored when too large for a Lambda response (the client's
+    ``requests`` and the web UI's ``fetch`` follow it; docs/decisions.md, "GenAI tracing")."""
+    if answer.url is not None:
+        return Response(status_code=307, headers={"Location": answer.url}, body="")
+    body = (answer.body or b"").decode()  # text, not bytes: bytes would go base64-encoded, a third larger
+    return Response(status_code=200, content_type=content_type, body=body, headers=headers)
+
+
+def render_trace(traces: list[tuple[TraceRecord, list[dict]]]) -> bytes:
+    """GetTrace's body (one trace)."""
+    ((record, spans),) = traces
+    return json.dumps({"trace": trace_json(record, spans)}).encode()
+
+
+def render_traces(traces: list[tuple[TraceRecord, list[dict]]]) -> bytes:
+    """BatchGetTraces's body."""
+    return json.dumps(serialize.page("traces", [trace_json(record, spans) for record, spans in traces], None)).encode()
 
 
 def otlp_error(status: int, detail: Any) -> Response:

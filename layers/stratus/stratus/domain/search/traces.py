@@ -696,15 +696,25 @@ class TraceQuery:
         *,
         linked_traces: Collection[str] = (),
         span_contents: Mapping[str, str] | None = None,
+        all_spans: Callable[[], Sequence[Any]] | None = None,
     ) -> bool:
-        """Whether ``record`` satisfies every clause; ``span_contents`` maps span id to its stored JSON text."""
+        """Whether ``record`` satisfies every clause; ``span_contents`` maps span id to its stored JSON text;
+        ``all_spans`` gives every span's summary when ``record.spans`` holds only some (called only if a span clause
+        is reached)."""
         context = {"linked_traces": linked_traces}
         if not all(test(record, context) for test in self._tests):
             return False
-        return not self._span_clauses or self._some_span_matches(record, span_contents or {})
+        if not self._span_clauses:
+            return True
+        return self._some_span_matches(all_spans() if all_spans else record.spans, span_contents or {})
 
-    def _some_span_matches(self, record: Any, span_contents: Mapping[str, str]) -> bool:
-        for span in record.spans:
+    @property
+    def filters_spans(self) -> bool:
+        """Whether a clause reads the trace's spans (their summary, or their content)."""
+        return bool(self._span_clauses)
+
+    def _some_span_matches(self, spans: Sequence[Any], span_contents: Mapping[str, str]) -> bool:
+        for span in spans:
             if all(self._span_clause_holds(clause, span, span_contents) for clause in self._span_clauses):
                 return True
         return False

@@ -9,7 +9,8 @@ evaluates the filter in code (:mod:`stratus.domain.search.traces`):
 * Ordered by anything else (name, status, a tag, ...): every trace of the experiments is read, then sorted.
 
 Span content filters (``span.content``, ``span.attributes.*``, ``text``) read the spans of the traces that passed
-every other clause from the ``SpanStore``. ``attribute.run_id = '…'`` also matches the traces linked to the run.
+every other clause from the ``SpanStore``; so do ``span.name``/``type``/``status`` filters for a trace of more spans
+than its record summarises (``SPAN_SUMMARY_CAP``). ``attribute.run_id = '…'`` also matches the traces linked to the run.
 
 Page tokens are base64 JSON like the reference's (``{"offset": N}``), plus Stratus's resume points; a client only
 echoes them.
@@ -28,11 +29,13 @@ from typing import Any
 from stratus.domain import messages, validation
 from stratus.domain.ports import SpanStore, TraceStore
 from stratus.domain.search.traces import ATTRIBUTE, TraceQuery, compile_trace_search
-from stratus.domain.trace_records import TraceRecord, trace_sort_key
+from stratus.domain.trace_records import SpanSummary, TraceRecord, summarize, trace_sort_key
 from stratus.errors import InvalidParameterValue
 
-STORE_PAGE_SIZE = 100
-"""Records read per ``TraceStore.page`` call (one DynamoDB Query)."""
+STORE_PAGE_SIZE = 101
+"""Records read per ``TraceStore.page`` call (one DynamoDB Query): a search page of 100 (the client's and the web UI's
+size) and the record after it, which tells whether the 100th record's millisecond is complete (otherwise a second
+Query would be read to know)."""
 
 
 @dataclass
@@ -87,14 +90,22 @@ class _LazySpans(Mapping[str, str]):
 
     def __init__(self, spans: SpanStore, record: TraceRecord) -> None:
         self._spans, self._record = spans, record
+        self._stored: list[dict] | None = None
         self._loaded: dict[str, str] | None = None
+
+    def _read(self) -> list[dict]:
+        if self._stored is None:
+            self._stored = self._spans.read(self._record.experiment_id, self._record.trace_id)
+        return self._stored
 
     def _load(self) -> dict[str, str]:
         if self._loaded is None:
-            self._loaded = {}
-            for span in self._spans.read(self._record.experiment_id, self._record.trace_id):
-                self._loaded[_hex_span_id(span.get("span_id"))] = json.dumps(span)
+            self._loaded = {_hex_span_id(span.get("span_id")): json.dumps(span) for span in self._read()}
         return self._loaded
+
+    def summaries(self) -> list[SpanSummary]:
+        """Every stored span as the record summarises its first ``SPAN_SUMMARY_CAP``."""
+        return [summarize(span) for span in self._read()]
 
     def __getitem__(self, key: str) -> str:
         return self._load()[key]
@@ -133,8 +144,10 @@ class _Stream:
         self.returned_in_group: set[str] = set()
 
     def _fill(self) -> None:
+        # a resumed stream first re-reads the records of the millisecond it stopped in that were returned already
+        limit = STORE_PAGE_SIZE + len(self._skip)
         records, self._next_key = self._store.page(
-            self.experiment_id, descending=self._descending, start_after=self._next_key, limit=STORE_PAGE_SIZE
+            self.experiment_id, descending=self._descending, start_after=self._next_key, limit=limit
         )
         self._buffer.extend(r for r in records if r.trace_id not in self._skip)
         self._ended = self._next_key is None
@@ -207,8 +220,13 @@ class TraceSearchService:
         return frozenset(linked)
 
     def _matches(self, query: TraceQuery, record: TraceRecord, linked: frozenset[str]) -> bool:
-        contents = _LazySpans(self._spans, record) if query.needs_span_content else None
-        return query.matches(record, linked_traces=linked, span_contents=contents)
+        if not query.filters_spans:
+            return query.matches(record, linked_traces=linked)
+        stored = _LazySpans(self._spans, record)
+        # a record summarises its first SPAN_SUMMARY_CAP spans: a larger trace's span clauses read them all from S3
+        every_span = stored.summaries if record.spans_cut else None
+        contents = stored if query.needs_span_content else None
+        return query.matches(record, linked_traces=linked, span_contents=contents, all_spans=every_span)
 
     def _search_in_time_order(
         self,
@@ -233,6 +251,8 @@ class TraceSearchService:
             record = stream.pop()
             if self._matches(query, record, linked):
                 found.append(record)
+            if len(found) == max_results:  # the page is full: reading the next record would cost another Query
+                break
             head = stream.peek()
             if head is not None:
                 heapq.heappush(heap, (query.sort_key(head), index))

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Never
 
 from stratus.domain import messages, otlp, validation
@@ -42,6 +45,29 @@ METRICS_PAGE_SIZE = 500
 """Records read per ``TraceStore.page`` call by a metrics query (one DynamoDB Query, up to 1 MB)."""
 PUT_ATTEMPTS = 8
 """How often a trace update is retried after losing a race to another writer of the same trace."""
+TRACES_IN_PARALLEL = 8
+"""Traces of one OTLP request stored at once (each is a GetItem or two, a PUT and a conditional write)."""
+LARGE_ANSWER_BYTES = 4 * 1024 * 1024
+"""A read's answer larger than this, as the Lambda response carries it (a JSON string: every quote and backslash
+escaped), is stored in S3 and answered by a redirect to it: a Lambda response holds about 6 MB."""
+
+Render = Callable[[list[tuple[TraceRecord, list[dict]]]], bytes]
+"""Turns traces (record and spans) into the body of a read's answer."""
+
+
+class Unread:
+    """A record not read yet (``None`` means read and absent)."""
+
+
+UNREAD = Unread()
+
+
+@dataclass(frozen=True)
+class TraceAnswer:
+    """A read's answer: its ``body``, or the ``url`` of the same body stored in S3 (too large to answer)."""
+
+    body: bytes | None = None
+    url: str | None = None
 
 
 def trace_not_found(trace_id: str) -> str:
@@ -126,20 +152,24 @@ class TraceService:
         """One OTLP export request: each trace's spans stored as one batch in S3, then its record brought up to
         date (created in ``experiment_id`` if new; an existing trace keeps its experiment). Retries are safe: a span
         re-sent replaces itself. ``run_id`` links the traces whose root span is in the request to that run."""
-        expiries: dict[str, int | None] = {}
-        for group in batch:
-            saved = self._log_trace_spans(experiment_id, group)
-            expiries[group.trace_id] = saved.expires_at
+        experiment = functools.cache(functools.partial(self._experiment_for_new_trace, experiment_id))
+        if len(batch) == 1:
+            saved = [self._log_trace_spans(experiment, batch[0])]
+        else:  # an OpenTelemetry SDK's batch carries many traces: each is a few requests' wait, written side by side
+            with ThreadPoolExecutor(max_workers=min(TRACES_IN_PARALLEL, len(batch))) as pool:
+                saved = list(pool.map(functools.partial(self._log_trace_spans, experiment), batch))
+        expiries = {record.trace_id: record.expires_at for record in saved}
         if run_id:
             roots = [g.trace_id for g in batch if any(not s.get("parent_span_id") for s in g.spans)]
             if roots:
                 self.traces.link_run(run_id, roots, expires_at=expiries)
 
-    def _log_trace_spans(self, experiment_id: str, group: otlp.TraceSpans) -> TraceRecord:
+    def _log_trace_spans(self, experiment_of: Callable[[], Experiment], group: otlp.TraceSpans) -> TraceRecord:
+        """One trace's spans of a request; ``experiment_of()`` reads the request's experiment (once a request)."""
         current = self.traces.get(group.trace_id)
         experiment: Experiment | None = None
         if current is None:
-            experiment = self._experiment_for_new_trace(experiment_id)
+            experiment = experiment_of()
             target, days = experiment.experiment_id, retention_days(experiment.tags, self._default_days)
         else:
             target, days = current.experiment_id, current.retention_days
@@ -152,7 +182,7 @@ class TraceService:
             location = experiment.artifact_location if experiment else ""
             return self._retained(new_from_spans(group.trace_id, target, location), days)
 
-        saved, _ = self._update(group.trace_id, change, create)
+        saved, _ = self._update(group.trace_id, change, create, current)
         if saved.experiment_id != target:  # StartTraceV3 moved it meanwhile
             self._move_spans(target, saved)
         return saved
@@ -164,6 +194,7 @@ class TraceService:
         return record
 
     def _experiment_for_new_trace(self, experiment_id: str) -> Experiment:
+        """The experiment a request's new traces go to."""
         try:
             canonical = str(int(experiment_id))
         except ValueError as error:
@@ -175,10 +206,12 @@ class TraceService:
         trace_id: str,
         change: Callable[[TraceRecord], None],
         create: Callable[[], TraceRecord],
+        read: TraceRecord | None | Unread = UNREAD,
     ) -> tuple[TraceRecord, TraceRecord | None]:
-        """Apply ``change`` to the stored record (or a new one), saved conditionally; retried on a lost race."""
+        """Apply ``change`` to the stored record (or a new one), saved conditionally; retried on a lost race. ``read``:
+        the record as the caller just read it (None: there was none), used for the first attempt."""
         for attempt in range(PUT_ATTEMPTS):
-            previous = self.traces.get(trace_id)
+            previous = self.traces.get(trace_id) if attempt or isinstance(read, Unread) else read
             record = copy.deepcopy(previous) if previous else create()
             change(record)
             if self.traces.put(record, previous=previous):
@@ -208,18 +241,68 @@ class TraceService:
         """``GetTrace``: the info and its spans (stored form, in the reference's order). Without ``allow_partial``,
         a trace whose ``sizeStats`` promise more spans than are stored is "not fully exported yet" (the reference
         sleeps 3 s before saying so; a Lambda answers at once)."""
+        record = self._record_with_data(trace_id)
+        return record, self._checked_spans(record, allow_partial)
+
+    def get_trace_answer(self, trace_id: str, *, allow_partial: bool, render: Render) -> TraceAnswer:
+        """``GetTrace`` rendered; a large trace's answer is stored once per revision (complete traces only) and
+        later reads redirected to it without reading the spans again."""
+        record = self._record_with_data(trace_id)
+        name = f"trace-r{record.revision}.json"
+        if cached := self._cached_answer(record, name):
+            return cached
+        spans = self._checked_spans(record, allow_partial)
+        if not _complete(record, spans):
+            name = f"partial-r{record.revision}.json"
+        return self._sized_answer(record, name, render([(record, spans)]))
+
+    def _record_with_data(self, trace_id: str) -> TraceRecord:
         record = self.traces.get(trace_id)
         if record is None:
             raise ResourceDoesNotExist(trace_data_not_found(trace_id))
+        return record
+
+    def _checked_spans(self, record: TraceRecord, allow_partial: bool) -> list[dict]:
         spans = self.read_spans(record)
         if not allow_partial and not _complete(record, spans):
-            raise ResourceDoesNotExist(f"Trace with ID {trace_id} is not fully exported yet, please try again later.")
-        return record, spans
+            message = f"Trace with ID {record.trace_id} is not fully exported yet, please try again later."
+            raise ResourceDoesNotExist(message)
+        return spans
+
+    def _cached_answer(self, record: TraceRecord, name: str) -> TraceAnswer | None:
+        """A stored answer of a trace too large to summarise whole (so likely stored; a small trace costs no look)."""
+        if not record.spans_cut:
+            return None
+        url = self.spans.answer_url(record.experiment_id, record.trace_id, name)
+        return TraceAnswer(url=url) if url else None
+
+    def _sized_answer(self, record: TraceRecord, name: str, body: bytes) -> TraceAnswer:
+        if len(body) + body.count(b'"') + body.count(b"\\") <= LARGE_ANSWER_BYTES:
+            return TraceAnswer(body=body)
+        days = record.retention_days
+        return TraceAnswer(
+            url=self.spans.put_answer(record.experiment_id, record.trace_id, name, body, retention_days=days)
+        )
 
     def batch_get(self, trace_ids: list[str], experiment_ids: list[str]) -> list[tuple[TraceRecord, list[dict]]]:
         """``BatchGetTraces``: unknown ids, traces of other experiments (when named) and incomplete traces left out."""
+        return self._complete_traces(self.batch_get_infos(trace_ids, experiment_ids))
+
+    def batch_get_answer(self, trace_ids: list[str], experiment_ids: list[str], render: Render) -> TraceAnswer:
+        """``BatchGetTraces`` rendered; a large answer is stored beside the first trace's spans, named after the
+        traces and their revisions, and reused while none of them changes."""
+        records = self.batch_get_infos(trace_ids, experiment_ids)
+        if not records:
+            return TraceAnswer(body=render([]))
+        revisions = ",".join(f"{r.trace_id}:{r.revision}" for r in records)
+        name = f"batch-{hashlib.sha256(revisions.encode()).hexdigest()[:32]}.json"
+        if any(r.spans_cut for r in records) and (cached := self._cached_answer(records[0], name)):
+            return cached
+        return self._sized_answer(records[0], name, render(self._complete_traces(records)))
+
+    def _complete_traces(self, records: list[TraceRecord]) -> list[tuple[TraceRecord, list[dict]]]:
         found = []
-        for record in self.batch_get_infos(trace_ids, experiment_ids):
+        for record in records:
             spans = self.read_spans(record)
             if _complete(record, spans):
                 found.append((record, spans))
@@ -237,13 +320,23 @@ class TraceService:
 
     def trace_artifact(self, trace_id: str) -> dict:
         """``get-trace-artifact``: the trace's spans in the ``traces.json`` form (partial traces too)."""
-        record = self.traces.get(trace_id)
-        if record is None:
-            raise ResourceDoesNotExist(trace_data_not_found(trace_id))
+        record = self._record_with_data(trace_id)
+        return {"spans": self._artifact_spans(record)}
+
+    def trace_artifact_answer(self, trace_id: str) -> TraceAnswer:
+        """``get-trace-artifact`` as its JSON body; a large trace's stored once per revision, as GetTrace's."""
+        record = self._record_with_data(trace_id)
+        name = f"artifact-r{record.revision}.json"
+        if cached := self._cached_answer(record, name):
+            return cached
+        body = json.dumps({"spans": self._artifact_spans(record)}).encode()
+        return self._sized_answer(record, name, body)
+
+    def _artifact_spans(self, record: TraceRecord) -> list[dict]:
         spans = self.read_spans(record)
         if not spans:
             raise NotFound("Trace data not found for path=traces.json")
-        return {"spans": spans}
+        return spans
 
     def legacy_info(self, request_id: str) -> TraceRecord:
         """The v2 ``GetTraceInfo``."""
