@@ -199,6 +199,7 @@ class BucketSpec:
     logical_id: str
     name: str
     queue_notifications: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    versioned: bool = False  # VersioningConfiguration Status Enabled
 
 
 @dataclass(frozen=True)
@@ -644,7 +645,8 @@ def _read_bucket(logical_id: str, resource: dict[str, Any], resolver: Resolver) 
         rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
         prefix = next((r.get("Value", "") for r in rules if str(r.get("Name", "")).lower() == "prefix"), "")
         notifications.append((_name_in_arn(entry["Queue"], ":"), (str(entry["Event"]),), str(prefix)))
-    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications))
+    versioned = (properties.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
+    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications), versioned)
 
 
 def _read_queue(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> QueueSpec:
