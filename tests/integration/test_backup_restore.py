@@ -1,7 +1,8 @@
 """The restore procedures of docs/operations.md "Backups and restore", exercised here: a table exported as DynamoDB
 JSON lines and restored (only what differs written) on DynamoDB Local; ``stratus backup`` and ``stratus restore`` on a
-state folder; and the artifact bucket's versions under moto, stratus local's embedded S3 (a deleted artifact brought
-back by removing its delete marker, an overwritten one by copying its older version over it)."""
+state folder; and the artifact bucket's versions under moto, stratus local's embedded S3, versioned as the template
+versions it on AWS (a deleted artifact brought back by removing its delete marker, an overwritten one by copying its
+older version over it)."""
 
 from __future__ import annotations
 
@@ -142,7 +143,9 @@ def test_stratus_backup_and_restore_round_trip_a_state_folder(
 def artifact_bucket(aws: None) -> Iterator[tuple[Any, str]]:
     s3 = boto3.client("s3")
     [bucket] = [b for b in PROJECT.buckets if b.logical_id == "ArtifactBucket"]
-    create_buckets(s3, [bucket])  # as stratus local makes it: versioned, as the template says
+    assert bucket.versioned  # the template's VersioningConfiguration
+    create_buckets(s3, [bucket])
+    s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})  # as on AWS
     yield s3, bucket.name
 
 

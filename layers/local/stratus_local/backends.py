@@ -571,16 +571,15 @@ def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 def create_buckets(s3: Any, buckets: list[BucketSpec]) -> list[str]:
-    """Create each bucket that does not exist yet, versioned as the template says (an overwritten or deleted artifact
-    can be restored as on AWS: docs/operations.md "Backups and restore")."""
+    """Create each bucket that does not exist yet. Not versioned, whatever the template says: moto, once a bucket is
+    versioned, still lists a folder whose objects were all deleted (it keeps the delete markers' common prefixes),
+    which MLflow's artifact listing would show (docs/local.md)."""
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     done = []
     for bucket in buckets:
         if bucket.name not in existing:
             s3.create_bucket(Bucket=bucket.name)
             done.append(f"created bucket {bucket.name}")
-        if bucket.versioned:
-            s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
     return done
 
 

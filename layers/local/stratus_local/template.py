@@ -199,7 +199,7 @@ class BucketSpec:
     logical_id: str
     name: str
     queue_notifications: tuple[tuple[str, tuple[str, ...], str], ...] = ()
-    versioned: bool = False  # VersioningConfiguration Status Enabled
+    versioned: bool = False  # VersioningConfiguration Status Enabled (on AWS; stratus local does not version)
 
 
 @dataclass(frozen=True)
