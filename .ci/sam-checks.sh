@@ -120,7 +120,7 @@ EXPECTED_ROUTES = sum(
 pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stratus",
           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 JWT = {"JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "JwtAudience": "client-a,client-b"}
-# Project runs, deployments and monitoring on (a ProjectRunnerImage, a ServingImage, Monitoring=enabled): the Batch resources, the network,
+# Project runs, deployments, monitoring and SnapStart on (a ProjectRunnerImage, a ServingImage, Monitoring=enabled): the Batch resources, the network,
 # ProjectJobEventsFunction, the serving role, image builds and DeploymentRolloutsFunction are translated with their
 # references (a resource whose condition is false loses them to AWS::LanguageExtensions).
 PROJECTS = {
@@ -128,6 +128,7 @@ PROJECTS = {
     "ServingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stratus-serving:ci",
     "Monitoring": "enabled",
     "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:stratus-alarms",
+    "SnapStart": "enabled",  # published versions behind the live alias, which the routes must call
 }
 ok = True
 # (AuthorizationType, the security scheme every route must name (None: no route has one), extra parameters)
@@ -157,6 +158,12 @@ for auth, scheme, extra in CASES:
         ok = False
     if scheme is None and len(unsecured) != len(operations):
         print(f"  expected every route open, got {len(operations) - len(unsecured)} guarded", file=sys.stderr)
+        ok = False
+    # every route calls a function's live alias (AutoPublishAlias), where SnapStart applies, never $LATEST
+    targets = [json.dumps(op.get("x-amazon-apigateway-integration", {}).get("uri")) for _, op in operations]
+    direct = sorted({target for target in targets if "Aliaslive" not in target})
+    if direct:
+        print(f"  routes that do not call a live alias: {direct}", file=sys.stderr)
         ok = False
     jwt = body.get("components", {}).get("securitySchemes", {}).get("OidcAuthorizer")
     jwt_config = (jwt or {}).get("x-amazon-apigateway-authorizer", {}).get("jwtConfiguration")

@@ -73,13 +73,28 @@ class Context:
         return 29000
 
 events = json.load(open(sys.argv[1]))
+hooks = {{"before": [], "after": []}}
+if {primed}:  # the runtime's snapshot_restore_py, recording what the handler registers
+    import types
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_before_snapshot = lambda func, *args: hooks["before"].append((func, args))
+    runtime.register_after_restore = lambda func, *args: hooks["after"].append((func, args))
+    sys.modules["snapshot_restore_py"] = runtime
 started = time.perf_counter()
 import {module} as function
-timings = {{"import": time.perf_counter() - started, "calls": []}}
+timings = {{"import": time.perf_counter() - started, "calls": [], "prime": 0.0}}
+started, started_cpu = time.perf_counter(), time.process_time()
+for func, args in reversed(hooks["before"]):  # as Lambda runs them before the snapshot
+    func(*args)
+for func, args in hooks["after"]:  # and after a restore
+    func(*args)
+timings["prime"] = time.perf_counter() - started
+timings["prime_cpu"] = time.process_time() - started_cpu
 for event in events:
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     result = function.{attribute}(event, Context())
-    timings["calls"].append([time.perf_counter() - started, result.get("statusCode")])
+    wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    timings["calls"].append([wall, result.get("statusCode"), cpu])
 print("{mark}", json.dumps(timings))
 """
 
@@ -303,8 +318,13 @@ def _events(function: FunctionSpec) -> list[dict[str, Any]] | None:
     return [health, get, get]
 
 
-def first_requests(function: FunctionSpec, setup: Setup, repeats: int) -> list[dict[str, Any]] | None:
-    """Import + /health + experiments/get (first DynamoDB call) + experiments/get (warm), each in a fresh process."""
+def first_requests(
+    function: FunctionSpec, setup: Setup, repeats: int, *, primed: bool = False
+) -> list[dict[str, Any]] | None:
+    """Import + /health + experiments/get (first DynamoDB call) + experiments/get (warm), each in a fresh process.
+    ``primed``: the SnapStart hooks the handler registers run between the import and the first request, as Lambda
+    runs them before a snapshot; the requests then cost what they cost right after a restore (the restore itself
+    aside, which only AWS measures)."""
     events = _events(function)
     if events is None:
         return None
@@ -316,6 +336,7 @@ def first_requests(function: FunctionSpec, setup: Setup, repeats: int) -> list[d
         function_name=function.function_name,
         arn=function.arn,
         memory=function.memory_mb,
+        primed=primed,
     )
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(events, handle)
@@ -348,18 +369,32 @@ def report_contributors(function: FunctionSpec, setup: Setup) -> None:
 
 
 def report_first_requests(function: FunctionSpec, setup: Setup, repeats: int) -> None:
-    runs = first_requests(function, setup, repeats)
-    if runs is None:
-        print("  first requests: no GET /health route; skipped")
-        return
-    statuses = sorted({tuple(call[1] for call in run["calls"]) for run in runs})
-    print(f"  first requests, {setup.name}, {len(runs)} fresh processes (status codes {statuses}):")
-    print(f"    import                                   {_ms([r['import'] for r in runs])}")
-    print(f"    1st call, GET /health (builds the API)   {_ms([r['calls'][0][0] for r in runs])}")
-    print(f"    2nd call, experiments/get (1st DynamoDB) {_ms([r['calls'][1][0] for r in runs])}")
-    print(f"    3rd call, experiments/get (warm)         {_ms([r['calls'][2][0] for r in runs])}")
-    cold = [r["import"] + r["calls"][0][0] + r["calls"][1][0] for r in runs]
-    print(f"    cold total to first DynamoDB answer      {_ms(cold)}")
+    """Without SnapStart and primed as before a SnapStart snapshot, side by side, from processes taken in turn."""
+    plain: list[dict[str, Any]] = []
+    primed: list[dict[str, Any]] = []
+    for _ in range(repeats):  # alternated, so that the machine's load falls on both columns alike
+        for runs, prime in ((plain, False), (primed, True)):
+            run = first_requests(function, setup, 1, primed=prime)
+            if run is None:
+                print("  first requests: no GET /health route; skipped")
+                return
+            runs.extend(run)
+    statuses = sorted({tuple(call[1] for call in run["calls"]) for run in plain + primed})
+    print(f"  first requests, {setup.name}, {repeats} fresh processes each (status codes {statuses}):")
+    print(f"    {'':42} {'cold, no SnapStart':>28} | {'primed (SnapStart hooks run)':>28}")
+    rows = [
+        ("import", lambda r: r["import"]),
+        ("SnapStart priming (at snapshot time)", lambda r: r["prime"]),
+        ("1st call, GET /health", lambda r: r["calls"][0][0]),
+        ("2nd call, experiments/get (1st DynamoDB)", lambda r: r["calls"][1][0]),
+        ("3rd call, experiments/get (warm)", lambda r: r["calls"][2][0]),
+        ("to the first DynamoDB answer", lambda r: r["import"] + r["calls"][0][0] + r["calls"][1][0]),
+        ("the same after a restore (import in snapshot)", lambda r: r["calls"][0][0] + r["calls"][1][0]),
+        ("CPU: priming", lambda r: r.get("prime_cpu", 0.0)),
+        ("CPU: 1st + 2nd call (this process only)", lambda r: r["calls"][0][2] + r["calls"][1][2]),
+    ]
+    for label, value in rows:
+        print(f"    {label:42} {_ms([value(r) for r in plain]):>28} | {_ms([value(r) for r in primed]):>28}")
 
 
 def _mb(size: int) -> str:

@@ -12,7 +12,8 @@ from stratus.api.app import build_artifacts_api
 from stratus.config import Settings
 from stratus.domain.services import ArtifactService
 from stratus.observability import get_logger, get_metrics
-from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table
+from stratus.snapstart import prime_before_snapshot
+from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoTrackingStore, bind_table, warm_table
 from stratus.store.s3 import S3ArtifactStore
 
 
@@ -28,3 +29,7 @@ def api() -> APIGatewayHttpResolver:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
+
+
+# SnapStart=enabled: built while Lambda publishes a version, kept in its snapshot (stratus/snapstart.py)
+prime_before_snapshot(api, warm_table)

@@ -15,6 +15,8 @@ from wiring import deployment_service
 from stratus.api.app import build_deployments_api
 from stratus.config import Settings
 from stratus.observability import get_logger, get_metrics
+from stratus.snapstart import prime_before_snapshot
+from stratus.store.dynamodb import warm_table
 
 
 @cache
@@ -26,3 +28,7 @@ def api() -> APIGatewayHttpResolver:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
+
+
+# SnapStart=enabled: built while Lambda publishes a version, kept in its snapshot (stratus/snapstart.py)
+prime_before_snapshot(api, warm_table)

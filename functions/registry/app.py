@@ -13,12 +13,14 @@ from stratus.config import Settings
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
 from stratus.domain.services.webhooks import DestinationPolicy, WebhookService, http_sender
 from stratus.observability import get_logger, get_metrics
+from stratus.snapstart import prime_before_snapshot
 from stratus.store.dynamodb import (
     DynamoLoggedModelStore,
     DynamoRegistryStore,
     DynamoTrackingStore,
     DynamoWebhookStore,
     bind_table,
+    warm_table,
 )
 from stratus.store.kms import KmsCipher
 
@@ -40,3 +42,7 @@ def api() -> APIGatewayHttpResolver:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
+
+
+# SnapStart=enabled: built while Lambda publishes a version, kept in its snapshot (stratus/snapstart.py)
+prime_before_snapshot(api, warm_table)

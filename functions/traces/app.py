@@ -18,7 +18,8 @@ from stratus.domain.services.assessments import TraceWriteService
 from stratus.domain.services.trace_search import TraceSearchService
 from stratus.domain.services.traces import EvaluationDatasetService, TraceService
 from stratus.observability import get_logger, get_metrics
-from stratus.store.dynamodb import DynamoTrackingStore, bind_table
+from stratus.snapstart import prime_before_snapshot
+from stratus.store.dynamodb import DynamoTrackingStore, bind_table, warm_table
 from stratus.store.dynamodb.traces import DynamoTraceStore
 from stratus.store.s3.spans import S3SpanStore
 
@@ -44,3 +45,7 @@ def api() -> APIGatewayHttpResolver:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
+
+
+# SnapStart=enabled: built while Lambda publishes a version, kept in its snapshot (stratus/snapstart.py)
+prime_before_snapshot(api, warm_table)

@@ -21,7 +21,14 @@ from stratus.domain.services import (
 )
 from stratus.domain.services.artifact_files import ArtifactFileService
 from stratus.observability import get_logger, get_metrics
-from stratus.store.dynamodb import DynamoLoggedModelStore, DynamoRegistryStore, DynamoTrackingStore, bind_table
+from stratus.snapstart import prime_before_snapshot
+from stratus.store.dynamodb import (
+    DynamoLoggedModelStore,
+    DynamoRegistryStore,
+    DynamoTrackingStore,
+    bind_table,
+    warm_table,
+)
 from stratus.store.s3 import S3ArtifactStore, S3RunProjectionStore
 
 
@@ -49,3 +56,7 @@ def api() -> APIGatewayHttpResolver:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_logger().append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
+
+
+# SnapStart=enabled: built while Lambda publishes a version, kept in its snapshot (stratus/snapstart.py)
+prime_before_snapshot(api, warm_table)

@@ -16,3 +16,16 @@ def _subclasses(cls: type) -> set[type]:
 def test_every_item_class_is_bound_by_bind_table() -> None:
     declared = {cls for cls in _subclasses(items.StratusItem) if cls.__module__ == items.__name__}
     assert declared - set(items.ALL_ITEMS) == set()
+
+
+def test_every_item_class_shares_one_connection_that_knows_the_index() -> None:
+    """One botocore client for the table, not one per item class (each would load the service model again)."""
+    from stratus.store.dynamodb import bind_table
+
+    bind_table("a-table", "eu-west-1", host="http://127.0.0.1:1")  # no request is made
+
+    connections = {id(item._get_connection()) for item in items.ALL_ITEMS}
+    assert len(connections) == 1
+    shared = items.RunOrderItem._get_connection()
+    assert shared.table_name == "a-table"
+    assert shared.get_meta_table().has_index_name("RunVersions")

@@ -585,7 +585,9 @@ def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 def create_buckets(s3: Any, buckets: list[BucketSpec]) -> list[str]:
-    """Create each bucket that does not exist yet, and give each its CORS rules."""
+    """Create each bucket that does not exist yet, and give each its CORS rules. Not versioned, whatever the template
+    says: moto, once a bucket is versioned, still lists a folder whose objects were all deleted (it keeps the delete
+    markers' common prefixes), which MLflow's artifact listing would show (docs/local.md)."""
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     done = []
     for bucket in buckets:

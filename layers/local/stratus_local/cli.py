@@ -10,9 +10,11 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from stratus_local.auth import TOKEN_ENV, USERS_ENV, AuthConfigError, LocalAuth
 from stratus_local.backends import BackendError, localstack_environment
+from stratus_local.backup import backup_state, restore_state, restore_table
 from stratus_local.stack import SERVING_ENVS, LocalStack, find_project_dir
 from stratus_local.template import TemplateError
 
@@ -97,7 +99,52 @@ def build_parser() -> argparse.ArgumentParser:
             f"registry changes are recorded as USER; default ${USERS_ENV}"
         ),
     )
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_backup_commands(commands: Any) -> None:
+    where = {"type": Path, "default": None, "help": "the state folder (default: .stratus in the project folder)"}
+    project = {"type": Path, "default": None, "help": "folder holding template.yaml (default: as stratus local)"}
+    backup = commands.add_parser(
+        "backup",
+        help="copy stratus local's state (every table, the saved S3 objects) to a folder; stop stratus local first",
+    )
+    backup.add_argument("folder", type=Path, help="where to write <table>.jsonl and s3/")
+    restore = commands.add_parser(
+        "restore",
+        help="make stratus local's state that of a backup folder (only what differs is written); stop it first",
+    )
+    restore.add_argument("folder", type=Path, help="a folder written by stratus backup")
+    for command in (backup, restore):
+        command.add_argument("--state-dir", **where)
+        command.add_argument("--project-dir", **project)
+    copy = commands.add_parser(
+        "restore-table",
+        help="on AWS: make a table's items those of another (a point-in-time restore), writing only what differs",
+    )
+    copy.add_argument("--source", required=True, help="the table to copy from (the restored one)")
+    copy.add_argument("--target", required=True, help="the table to make equal to it (the stack's)")
+    copy.add_argument("--region", default=None, help="default: the AWS CLI's")
+
+
+def _backup_command(args: argparse.Namespace) -> int:
+    if args.command == "restore-table":
+        result = restore_table(args.source, args.target, args.region)
+        print(f"{args.target}: {result.put} put, {result.deleted} deleted, {result.unchanged} unchanged")
+        return 0
+    project_dir = (args.project_dir or find_project_dir()).resolve()
+    state_dir = (args.state_dir or project_dir / ".stratus").resolve()
+    try:
+        if args.command == "backup":
+            lines = backup_state(state_dir, project_dir, args.folder, sys.stderr)
+        else:
+            lines = restore_state(state_dir, project_dir, args.folder, sys.stderr)
+    except (BackendError, RuntimeError) as exc:
+        print(f"stratus {args.command}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 def _build_stack(args: argparse.Namespace, auth: LocalAuth | None) -> LocalStack:
@@ -122,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stratus`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "local":
+        return _backup_command(args)
+    return _serve(parser, args)
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``stratus local``: start the stack and serve until Ctrl-C or SIGTERM."""
     try:
         auth = LocalAuth.from_options(args.auth_token, args.auth_user)
     except AuthConfigError as exc:

@@ -80,6 +80,21 @@ def find_project_dir(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _upgrade_table() -> list[str]:
+    """Run the table's pending migrations, as the SchemaUpgrade custom resource does on a deploy (docs/operations.md
+    "Upgrades"): a state folder written by an older release is upgraded before the first request."""
+    from stratus.config import Settings  # the shipped package, imported when the stack starts (not at import)
+    from stratus.store.dynamodb import bind_table
+    from stratus.store.dynamodb.migrations import upgrade_table
+
+    settings = Settings.from_env()
+    bind_table(settings.table_name, settings.region)
+    result = upgrade_table()
+    if not result.steps:
+        return []
+    return [f"upgraded the table to schema version {result.version} ({result.steps} step(s))"]
+
+
 class LocalStack:
     """API Gateway + Lambda + DynamoDB + S3 for one SAM project, on loopback."""
 
@@ -304,6 +319,7 @@ class LocalStack:
         dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb)
         self._s3 = session.client("s3", endpoint_url=endpoints.s3)
         self.report.extend(create_tables(dynamodb, template.tables, self.log))
+        self.report.extend(_upgrade_table())
         if self.state_dir is not None and endpoints.s3_kind == "moto":
             snapshot = S3Snapshot(self.state_dir / "s3")
             restored = snapshot.restore(self._s3)

@@ -201,6 +201,7 @@ class BucketSpec:
     name: str
     queue_notifications: tuple[tuple[str, tuple[str, ...], str], ...] = ()
     cors_rules: tuple[dict[str, Any], ...] = ()
+    versioned: bool = False  # VersioningConfiguration Status Enabled (on AWS; stratus local does not version)
 
 
 @dataclass(frozen=True)
@@ -647,7 +648,8 @@ def _read_bucket(logical_id: str, resource: dict[str, Any], resolver: Resolver) 
         prefix = next((r.get("Value", "") for r in rules if str(r.get("Name", "")).lower() == "prefix"), "")
         notifications.append((_name_in_arn(entry["Queue"], ":"), (str(entry["Event"]),), str(prefix)))
     cors_rules = tuple((properties.get("CorsConfiguration") or {}).get("CorsRules") or ())
-    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications), cors_rules)
+    versioned = (properties.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
+    return BucketSpec(logical_id, resolver.physical_name(logical_id), tuple(notifications), cors_rules, versioned)
 
 
 def _read_queue(logical_id: str, resource: dict[str, Any], resolver: Resolver) -> QueueSpec:

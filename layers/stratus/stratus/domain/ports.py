@@ -544,3 +544,33 @@ class SpanStore(Protocol):
     def put_answer(self, experiment_id: str, trace_id: str, name: str, body: bytes, *, retention_days: int = 0) -> str:
         """Store a read's answer (JSON too large for a Lambda response) as ``name`` beside the trace's spans, deleted
         with the trace or after ``retention_days``; a presigned GET URL of it."""
+
+@dataclass(frozen=True)
+class SchemaState:
+    """How far the table's upgrade is: ``version`` migrations done, and the progress of the next one (its own
+    ``cursor``, None before its first step). ``revision`` counts the writes, for the next conditional one."""
+
+    version: int
+    cursor: str | None
+    revision: int = 0
+
+
+class SchemaStateStore(Protocol):
+    """The table's schema state (``store.dynamodb.migrations.DynamoSchemaState``, one item)."""
+
+    def read(self) -> SchemaState:
+        """The state as last written (a consistent read); version 0 for a table never upgraded."""
+
+    def advance(self, seen: SchemaState, after: SchemaState) -> bool:
+        """Write ``after`` if the state is still ``seen`` (its revision); False when another runner wrote first."""
+
+
+class Migration(Protocol):
+    """One idempotent change of older items into the current layout, done in bounded steps (one page of a Query or
+    Scan each), so that a runner with a time budget can stop between steps and another resume from the cursor."""
+
+    name: str
+
+    def step(self, cursor: str | None) -> str | None:
+        """Upgrade the next page after ``cursor`` (None: from the start); the cursor to go on from, None when done.
+        Running a step twice, or after a newer write of the same item, changes nothing more."""

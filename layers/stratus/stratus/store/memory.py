@@ -23,7 +23,7 @@ from stratus.domain.entities import (
     WebhookDelivery,
 )
 from stratus.domain.issues import Issue
-from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChange, RunChange
+from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChange, RunChange, SchemaState
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
@@ -564,3 +564,21 @@ class InMemorySpanStore:
             self.answers[(experiment_id, trace_id, name)] = body
             self.retention[(experiment_id, trace_id, name)] = retention_days
         return f"memory://{experiment_id}/{trace_id}/{name}"
+
+
+class InMemorySchemaState:
+    """``SchemaStateStore`` in memory: the state moves only from the revision it was read at."""
+
+    def __init__(self, state: SchemaState | None = None) -> None:
+        self.state = state or SchemaState(0, None, 0)
+        self._lock = threading.Lock()
+
+    def read(self) -> SchemaState:
+        return self.state
+
+    def advance(self, seen: SchemaState, after: SchemaState) -> bool:
+        with self._lock:
+            if self.state.revision != seen.revision:
+                return False
+            self.state = replace(after, revision=seen.revision + 1)
+            return True

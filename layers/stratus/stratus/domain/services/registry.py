@@ -273,7 +273,9 @@ class RegistryService:
         model = self._logged_models.get(model_id)
         existing = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
         listed = {(e.get("name"), str(e.get("version"))) for e in existing if isinstance(e, dict)}
-        if (name, str(version)) not in listed:  # entries written before 2026-12 hold the version as a string
+        # Entries written before 2026-12 hold the version as a string until the table's upgrade (migration 2,
+        # store/dynamodb/migrations) has passed them; read both ways meanwhile.
+        if (name, str(version)) not in listed:
             self._logged_models.set_tags(model_id, [(MODEL_VERSIONS_TAG, json.dumps([*existing, entry]))])
 
     def get_version(self, name: str, version: str | int) -> ModelVersion:

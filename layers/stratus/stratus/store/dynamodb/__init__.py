@@ -1,6 +1,6 @@
 """The DynamoDB adapter (pynamodb). Keys and access patterns: docs/data-model.md."""
 
-from stratus.store.dynamodb.binding import bind_table
+from stratus.store.dynamodb.binding import bind_table, warm_table
 from stratus.store.dynamodb.deployments import DynamoDeploymentStore
 from stratus.store.dynamodb.issues import DynamoIssueStore
 from stratus.store.dynamodb.logged_models import DynamoLoggedModelStore
@@ -22,4 +22,5 @@ __all__ = [
     "DynamoUploadClaims",
     "DynamoWebhookStore",
     "bind_table",
+    "warm_table",
 ]

@@ -35,6 +35,7 @@
 | trace pointer       | ``TRACE#<id>``     | ``#``                   | experiment_id and sk of the trace record        |
 | trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (JSON body), revision, ttl   |
 | trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | a trace linked to a run; ttl                    |
+| schema state        | ``META``           | ``SCHEMA``              | migrations done, running one's cursor, revision |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -283,6 +284,17 @@ class ModelVersionSummaryItem(StratusItem):
     body = UnicodeAttribute(null=True)
 
 
+class SchemaItem(StratusItem):
+    """``META``/``SCHEMA``: how far the table's upgrade is (``domain/upgrades.py``, ``store/dynamodb/migrations``):
+    ``schema_version`` migrations done, the running one's ``cursor`` (its own JSON; absent before its first step) and
+    ``revision``, the count of writes, on which each write is conditioned. Absent in a table never upgraded."""
+
+    schema_version = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    revision = NumberAttribute(default=0)
+    updated_at = NumberAttribute(null=True)  # epoch ms of the last step, for people reading the item
+
+
 class PromotionEventItem(StratusItem):
     number = NumberAttribute()
     kind = UnicodeAttribute()
@@ -457,6 +469,7 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     ModelNameItem,
     ModelVersionItem,
     ModelVersionSummaryItem,
+    SchemaItem,
     PromotionEventItem,
     WebhookItem,
     WebhookDeliveryItem,

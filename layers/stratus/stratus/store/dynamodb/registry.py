@@ -24,7 +24,7 @@ from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredMode
 from stratus.domain.ports import RegistryChange, RegistrySnapshot
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb.batch import batch_delete
-from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
+from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated, written
 from stratus.store.dynamodb.items import (
     ModelNameItem,
     ModelVersionItem,
@@ -142,7 +142,8 @@ class DynamoRegistryStore:
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             return [version for per_model in pool.map(versions, models) for version in per_model]
 
-    def _version_items(self, rm_id: str) -> list[ModelVersionItem]:
+    @staticmethod
+    def _version_items(rm_id: str) -> list[ModelVersionItem]:
         with translated():
             return list(
                 ModelVersionItem.query(f"RM#{rm_id}", sort_key_prefix(ModelVersionItem.sk, "V#"), consistent_read=True)
@@ -419,6 +420,49 @@ class DynamoRegistryStore:
         if item is None:
             raise ResourceDoesNotExist(rules.model_not_found(name))
         return item
+
+
+def backfill_summaries(start: dict[str, Any] | None, models: int) -> dict[str, Any] | None:
+    """Upgrade step (``migrations.version_summaries``): write the missing summaries of the versions of up to ``models``
+    registered models after the key ``start`` of the ``REGMODELS`` Query; the key to go on from. After the last page
+    the marker says every version has its summary (searches then read ``MVSUM`` alone) and None is answered."""
+    connection = RegisteredModelItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the connection
+    in_registry = sort_key_prefix(RegisteredModelItem.sk, "M#")
+    with translated():
+        page = connection.query(MODELS_PK, in_registry, consistent_read=True, limit=models, exclusive_start_key=start)
+    for raw in page.get("Items", ()):
+        _backfill_model(RegisteredModelItem.from_raw_data(raw))
+    following = page.get("LastEvaluatedKey")
+    if following is None:
+        with translated():
+            ModelVersionSummaryItem(pk=SUMMARIES_PK, sk=_SUMMARIES_MARKER).save()
+    return following
+
+
+def _backfill_model(model: RegisteredModelItem) -> None:
+    """Put the summary of each version of the model that has none, conditioned on the version being as read and on
+    no summary being there: a version changed, renamed or deleted meanwhile wrote (or deleted) its own."""
+    of_model = sort_key_prefix(ModelVersionSummaryItem.sk, f"{model.rm_id}#")
+    with translated():
+        present = {
+            item.sk
+            for item in ModelVersionSummaryItem.query(
+                SUMMARIES_PK, of_model, consistent_read=True, attributes_to_get=["pk", "sk"]
+            )
+        }
+    for version in DynamoRegistryStore._version_items(model.rm_id):  # noqa: SLF001 - the registry's own read
+        summary = _summary_item(model.rm_id, _version(model.name, version))
+        if summary.sk in present:
+            continue
+
+        def put(version: ModelVersionItem = version, summary: ModelVersionSummaryItem = summary) -> None:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.condition_check(
+                    ModelVersionItem, version.pk, version.sk, condition=ModelVersionItem.version == version.version
+                )
+                tx.save(summary, condition=ModelVersionSummaryItem.pk.does_not_exist())
+
+        written(put)
 
 
 def _renamed(version: ModelVersionItem, new_name: str, touched: int) -> list[Any]:
