@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -130,8 +131,10 @@ def migrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     source, destination = (args.other, stratus) if args.command == "import" else (stratus, args.other)
     print(f"stratus {args.command}: {source} -> {destination}", file=sys.stderr, flush=True)
     progress = Progress(None if args.no_progress else sys.stderr)
+    started = time.monotonic()
     summary = copy_server(source, destination, workers=args.workers, progress=progress)
     print(summary.render(), flush=True)
+    print(f"stratus {args.command}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return 1 if summary.refusals else 0
 
 

@@ -18,7 +18,10 @@ import requests
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, LifecycleStage, Metric, Param, Run, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.protos.service_pb2 import CreateRun as CreateRunMessage
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
+from mlflow.utils.proto_json_utils import parse_dict
+from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from stratus_local.migrate.artifacts import ArtifactMismatch, copy_artifacts
 from stratus_local.migrate.report import Progress, Summary
@@ -32,6 +35,7 @@ METRICS_PER_BATCH = 1000
 PARAMS_PER_BATCH = 100
 TAGS_PER_BATCH = 100
 PAGE = 1000
+IMPORT_RUN_PATH = "/api/2.0/stratus/runs/import"  # Stratus only: CreateRun with the id to keep
 # what one item's copy may fail with; the item is refused with the reason and the copy goes on
 ITEM_ERRORS = (MlflowException, ArtifactMismatch, requests.RequestException, OSError)
 
@@ -60,6 +64,8 @@ class Migration:
     run_artifact_uris: dict[str, tuple[str, str]] = field(default_factory=dict)  # source id -> (source, dest) uri
     model_ids: dict[str, str] = field(default_factory=dict)  # source logged model id -> destination id
     model_artifact_uris: dict[str, tuple[str, str]] = field(default_factory=dict)
+    model_versions_tags: dict[str, str] = field(default_factory=dict)  # destination model id -> source's tag
+    destination_keeps_ids: bool | None = None  # whether it offers IMPORT_RUN_PATH; None until the first run
 
     def in_parallel(self, label: str, items: list[Any], step: Callable[[Any], None]) -> None:
         """Run ``step`` on every item with the pool, advancing the progress bar as each ends."""
@@ -78,7 +84,7 @@ class Migration:
 
 def copy_server(source_uri: str, destination_uri: str, workers: int = 4, progress: Progress | None = None) -> Summary:
     """Copy everything the server at ``source_uri`` holds into the one at ``destination_uri``; see the module doc."""
-    from stratus_local.migrate.models import copy_logged_models, copy_registry
+    from stratus_local.migrate.models import copy_logged_models, copy_registry, restore_model_versions_tags
 
     migration = Migration(Side(source_uri), Side(destination_uri), Summary(), progress or Progress(None), workers)
     experiments = list(pages(lambda token: migration.source.client.search_experiments(
@@ -88,11 +94,14 @@ def copy_server(source_uri: str, destination_uri: str, workers: int = 4, progres
         destination_id = _copy_experiment(migration, experiment)
         if destination_id is None:
             continue
+        refused = len(migration.summary.refusals)
         _copy_runs(migration, experiment.experiment_id, destination_id)
         copy_logged_models(migration, experiment.experiment_id, destination_id)
-        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        # deleted only once whole: a second run skips a deleted experiment, so one refusal leaves it open for that
+        if experiment.lifecycle_stage == LifecycleStage.DELETED and len(migration.summary.refusals) == refused:
             migration.destination.client.delete_experiment(destination_id)
     copy_registry(migration)
+    restore_model_versions_tags(migration)
     return migration.summary
 
 
@@ -211,13 +220,14 @@ def _write_run(migration: Migration, run: Run, destination_experiment: str) -> N
     if MLFLOW_PARENT_RUN_ID in tags:
         tags[MLFLOW_PARENT_RUN_ID] = migration.run_ids[tags[MLFLOW_PARENT_RUN_ID]]
     store = destination.client._tracking_client.store  # CreateRun's user_id, which MlflowClient takes from a tag
-    created = store.create_run(
-        experiment_id=destination_experiment,
-        user_id=info.user_id or tags.get(MLFLOW_USER, ""),
-        start_time=info.start_time,
-        tags=[RunTag(SOURCE_RUN_TAG, info.run_id), RunTag(STATE_TAG, COPYING)],
-        run_name=info.run_name or tags.get(MLFLOW_RUN_NAME),
-    )
+    request = {
+        "experiment_id": destination_experiment,
+        "user_id": info.user_id or tags.get(MLFLOW_USER, ""),
+        "start_time": info.start_time,
+        "tags": [RunTag(SOURCE_RUN_TAG, info.run_id), RunTag(STATE_TAG, COPYING)],
+        "run_name": info.run_name or tags.get(MLFLOW_RUN_NAME),
+    }
+    created = _run_with_same_id(migration, info.run_id, request) or store.create_run(**request)
     new_id = created.info.run_id
     _log_in_batches(destination.client, new_id, params=[Param(k, v) for k, v in run.data.params.items()])
     _log_in_batches(destination.client, new_id, tags=[RunTag(k, v) for k, v in tags.items() if k != SOURCE_RUN_TAG])
@@ -237,6 +247,27 @@ def _write_run(migration: Migration, run: Run, destination_experiment: str) -> N
         destination.client.delete_run(new_id)
     migration.run_ids[info.run_id] = new_id
     migration.run_artifact_uris[info.run_id] = (info.artifact_uri, created.info.artifact_uri)
+
+
+def _run_with_same_id(migration: Migration, run_id: str, request: dict[str, Any]) -> Run | None:
+    """The run created under the source's id through Stratus's ``POST /api/2.0/stratus/runs/import``; None where
+    that cannot be: another server (it has no such route; asked once), or the id is taken (an interrupted copy)."""
+    if migration.destination_keeps_ids is False:
+        return None
+    store = migration.destination.client._tracking_client.store
+    body = {**request, "run_id": run_id, "tags": [{"key": t.key, "value": t.value} for t in request["tags"]]}
+    response = http_request(store.get_host_creds(), IMPORT_RUN_PATH, "POST", json=body, max_retries=0)
+    if response.status_code == 404:
+        migration.destination_keeps_ids = False
+        return None
+    if response.status_code != 200:
+        if response.status_code == 400 and "RESOURCE_ALREADY_EXISTS" in response.text:
+            return None
+        verify_rest_response(response, IMPORT_RUN_PATH)
+    migration.destination_keeps_ids = True
+    message = CreateRunMessage.Response()
+    parse_dict(response.json(), message)
+    return Run.from_proto(message.run)
 
 
 def _copy_run_artifacts(migration: Migration, run: Run, destination_uri: str) -> None:

@@ -19,6 +19,7 @@ from stratus_local.migrate.copier import (
 )
 
 NO_STAGE = "None"
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # the registered versions a logged model backs
 
 
 def copy_logged_models(migration: Migration, source_experiment: str, destination_experiment: str) -> None:
@@ -58,6 +59,19 @@ def copy_logged_models(migration: Migration, source_experiment: str, destination
 def _remember(migration: Migration, model: LoggedModel, copy: LoggedModel) -> None:
     migration.model_ids[model.model_id] = copy.model_id
     migration.model_artifact_uris[model.model_id] = (model.artifact_location, copy.artifact_location)
+    if MODEL_VERSIONS_TAG in model.tags:
+        migration.model_versions_tags[copy.model_id] = model.tags[MODEL_VERSIONS_TAG]
+
+
+def restore_model_versions_tags(migration: Migration) -> None:
+    """The source's ``mlflow.modelVersions`` on each copied logged model. Registering a version with a model id
+    makes a server append to that tag (a plain ``mlflow server`` writes the version as a string, the client's
+    log_model as a number), so it is set once the registry is copied, to what the source says."""
+    for model_id, value in migration.model_versions_tags.items():
+        try:
+            migration.destination.client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: value})
+        except ITEM_ERRORS as exc:
+            migration.summary.refuse("logged model", model_id, f"{MODEL_VERSIONS_TAG} not set: {reason(exc)}")
 
 
 def _write_logged_model(migration: Migration, model: LoggedModel, destination_experiment: str) -> None:
@@ -67,7 +81,11 @@ def _write_logged_model(migration: Migration, model: LoggedModel, destination_ex
         destination_experiment,
         name=model.name,
         source_run_id=run_id,
-        tags={**model.tags, SOURCE_MODEL_TAG: model.model_id, STATE_TAG: COPYING},
+        tags={
+            **{k: v for k, v in model.tags.items() if k != MODEL_VERSIONS_TAG},
+            SOURCE_MODEL_TAG: model.model_id,
+            STATE_TAG: COPYING,
+        },
         params=model.params or None,
         model_type=model.model_type,
     )
