@@ -3,7 +3,8 @@ snapshot of everything a server holds (records and artifact bytes) that two serv
 
 The snapshot names things as a user sees them, not by id: experiments by name, runs by experiment and run name,
 logged models by name, a parent run by its name, a version's source by what it points at. Tags the copier adds
-(``stratus.import.*``) are left out.
+(``stratus.import.*``) are left out, and so are the runs of an interrupted copy (deleted, tagged
+``stratus.import.state=copying``).
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def snapshot(uri: str, only: str = "") -> dict[str, Any]:
     for experiment in client.search_experiments(view_type=ViewType.ALL):
         if experiment.name.startswith(TOOL_NAMES) != (only == TOOL_NAMES):
             continue
-        runs = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+        every_run = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+        runs = [run for run in every_run if run.data.tags.get(f"{COPIER_TAGS}state") != "copying"]  # debris
         run_names.update({run.info.run_id: f"{experiment.name}/{run.info.run_name}" for run in runs})
         models = client.search_logged_models([experiment.experiment_id])
         model_names.update({model.model_id: model.name for model in models})

@@ -205,3 +205,21 @@ def test_export_import_tool_moves_an_experiment_and_a_model_both_ways(
         copy = arrived[prefix]["registry"][f"{prefix}-doubler"]
         assert (copy["description"], copy["tags"]) == (model["description"], model["tags"])
         assert [v[:3] for v in copy["versions"].values()] == expected_versions[:versions]
+
+
+def test_a_run_whose_copy_was_interrupted_is_copied_again(
+    servers: dict[str, str], imported: Any, source_snapshot: dict[str, Any]
+) -> None:
+    """As if an import had died before a run's last step (its state tag still set): the next run deletes that copy
+    and copies the run again, under a new id (the deleted copy keeps the old one)."""
+    stratus = MlflowClient(servers["stratus"])
+    churn = stratus.get_experiment_by_name("mig-churn")
+    (half_copied,) = stratus.search_runs([churn.experiment_id], "attributes.run_name = 'trial-1'")
+    stratus.set_tag(half_copied.info.run_id, "stratus.import.state", "copying")
+
+    again = stratus_command(servers["stratus"], "import", "--from", servers["source"], "--no-progress")
+
+    assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+    assert copied_counts(again.stdout)["runs"] == (1, 5)
+    assert stratus.get_run(half_copied.info.run_id).info.lifecycle_stage == "deleted"
+    assert first_difference(snapshot(servers["stratus"]), source_snapshot) is None

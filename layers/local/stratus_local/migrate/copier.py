@@ -145,7 +145,12 @@ def _copy_experiment(migration: Migration, experiment: Experiment) -> str | None
 
 
 def _copy_runs(migration: Migration, source_experiment: str, destination_experiment: str) -> None:
-    source_runs = list(_search_runs(migration.source.client, source_experiment))
+    # an interrupted copy's run, left in the source by an earlier migration into it, is debris, not data
+    source_runs = [
+        run
+        for run in _search_runs(migration.source.client, source_experiment)
+        if run.data.tags.get(STATE_TAG) != COPYING
+    ]
     copied = _copied_runs(migration, destination_experiment)
     by_depth: dict[int, list[Run]] = {}
     parents = {run.info.run_id: run.data.tags.get(MLFLOW_PARENT_RUN_ID) for run in source_runs}
