@@ -28,7 +28,7 @@ from mlflow.entities import ViewType
 
 SNAPSHOT_SCRIPT = Path(__file__).with_name("migration_data.py")
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.xdist_group("migration"), pytest.mark.timeout(900)]  # one load of the servers
 
 
 @pytest.fixture(scope="module")
