@@ -40,6 +40,19 @@ def test_experiment_id_is_read_as_an_integer_like_the_reference(services: tuple[
         experiments.get("abc")
 
 
+def test_an_imported_run_keeps_its_id_once(services: tuple[ExperimentService, RunService]) -> None:
+    _, runs = services
+    run = runs.create("0", "ana", 5, {}, "copied", run_id="0123456789abcdef0123456789abcdef")
+    assert runs.get("0123456789abcdef0123456789abcdef").info.artifact_uri == (
+        "s3://bucket/mlartifacts/0/0123456789abcdef0123456789abcdef/artifacts"
+    )
+    assert run.info.run_name == "copied"
+    with pytest.raises(ResourceAlreadyExists):
+        runs.create("0", "ana", 5, {}, None, run_id=run.run_id)
+    with pytest.raises(InvalidParameterValue):
+        runs.create("0", "ana", 5, {}, None, run_id="../escape")
+
+
 def test_run_gets_a_generated_name_and_the_run_name_tag(services: tuple[ExperimentService, RunService]) -> None:
     _, runs = services
     run = runs.create("0", "ana", 5, {}, None)

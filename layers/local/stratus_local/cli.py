@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_backup_commands(commands)
+    _add_migration_commands(commands)
     return parser
 
 
@@ -165,10 +167,57 @@ def _build_stack(args: argparse.Namespace, auth: LocalAuth | None) -> LocalStack
     )
 
 
+def _add_migration_commands(commands: argparse._SubParsersAction) -> None:
+    importing = commands.add_parser(
+        "import",
+        help="copy everything an MLflow tracking server holds into the Stratus at MLFLOW_TRACKING_URI",
+        description=(
+            "Copy experiments, runs (params, every metric point, tags, dataset inputs, artifacts), logged models and "
+            "the model registry from the MLflow server at --from into the Stratus at MLFLOW_TRACKING_URI. "
+            "Run it again to resume: nothing is copied twice. See docs/migration.md."
+        ),
+    )
+    importing.add_argument("--from", dest="other", required=True, metavar="URI", help="the MLflow server to copy")
+    exporting = commands.add_parser(
+        "export",
+        help="copy everything the Stratus at MLFLOW_TRACKING_URI holds into another MLflow tracking server",
+        description="The reverse of `stratus import`: from the Stratus at MLFLOW_TRACKING_URI into --to.",
+    )
+    exporting.add_argument("--to", dest="other", required=True, metavar="URI", help="the MLflow server to fill")
+    for command in (importing, exporting):
+        command.add_argument("--workers", type=int, default=4, help="items copied at once (default: %(default)s)")
+        command.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def migrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``stratus import`` / ``stratus export``: print the summary; exit 1 when something was refused."""
+    try:
+        from stratus_local.migrate import copy_server
+        from stratus_local.migrate.report import Progress
+    except ImportError as exc:
+        parser.error(f"stratus {args.command} needs mlflow ({exc}): pip install 'stratus[migrate]'")
+    stratus = os.environ.get("MLFLOW_TRACKING_URI")
+    if not stratus:
+        parser.error(f"stratus {args.command}: set MLFLOW_TRACKING_URI to the Stratus to use")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar: ours
+    source, destination = (args.other, stratus) if args.command == "import" else (stratus, args.other)
+    print(f"stratus {args.command}: {source} -> {destination}", file=sys.stderr, flush=True)
+    progress = Progress(None if args.no_progress else sys.stderr)
+    started = time.monotonic()
+    summary = copy_server(source, destination, workers=args.workers, progress=progress)
+    print(summary.render(), flush=True)
+    print(f"stratus {args.command}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    return 1 if summary.refusals else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stratus`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("import", "export"):
+        return migrate(args, parser)
     if args.command != "local":
         return _backup_command(args)
     return _serve(parser, args)

@@ -79,6 +79,8 @@ def build_tracking_api(
         app.include_router(runs.build(run_service, runs_belong_to_caller), prefix=prefix)
         app.include_router(metrics.build(run_service), prefix=prefix)
         app.include_router(logged_models.build(logged_model_service), prefix=prefix)
+    # Stratus's own route for `stratus import`; template.yaml routes only the API path of it to this function
+    app.include_router(runs.build_import(run_service, runs_belong_to_caller), prefix=STRATUS_PREFIXES[0])
     app.include_router(metrics.build_ui(run_service), prefix=UI_API_PREFIX)
     app.include_router(runs.build_ui(promptlab_service, runs_belong_to_caller), prefix=UI_API_PREFIX)
     for prefix in API_V3_PREFIXES:

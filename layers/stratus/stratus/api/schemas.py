@@ -130,6 +130,12 @@ class CreateRun(Request):
     tags: list[KeyValue] = Field(default_factory=list)
 
 
+class ImportRun(CreateRun):
+    """``POST /api/2.0/stratus/runs/import`` (Stratus only): CreateRun with the id to keep (``stratus import``)."""
+
+    run_id: str
+
+
 class GetRun(RunRequest):
     pass
 

@@ -158,6 +158,11 @@ def experiment_name_not_string(name: Any) -> str:
 # --------------------------------------------------------------------------- runs
 
 
+def run_already_exists(run_id: str) -> str:
+    """RESOURCE_ALREADY_EXISTS (400): ``POST /api/2.0/stratus/runs/import`` with an id a run has (Stratus only)."""
+    return f"Run with id={run_id} already exists"
+
+
 def run_not_found(run_id: str) -> str:
     """RESOURCE_DOES_NOT_EXIST (404)."""
     return f"Run with id={run_id} not found"

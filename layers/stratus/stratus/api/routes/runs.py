@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from stratus.api import schemas, serialize
 from stratus.api.identity import authenticated_user
 from stratus.api.request import parse
-from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO, ModelMetric
+from stratus.domain.entities import Dataset, DatasetInput, Metric, ModelIO, ModelMetric, Run
 from stratus.domain.promptlab import PromptlabRun
 from stratus.domain.services import PromptlabService, RunService
 
@@ -25,6 +25,27 @@ def _model_metric(m: schemas.MetricIn) -> ModelMetric | None:
     return ModelMetric(m.key, m.value, m.timestamp, m.step, None, m.dataset_name, m.dataset_digest, m.model_id)
 
 
+def _create(router: Router, service: RunService, req: schemas.CreateRun, caller_owns: bool, run_id: str | None) -> Run:
+    """CreateRun, with the caller as the run's user when an authorizer guards the API (``caller_owns``)."""
+    tags = {t.key: t.value for t in req.tags}
+    caller = authenticated_user(router.current_event.raw_event) if caller_owns else None
+    return service.create(
+        req.experiment_id, req.user_id, req.start_time, tags, req.run_name, caller=caller, run_id=run_id
+    )
+
+
+def build_import(service: RunService, runs_belong_to_caller: bool = False) -> Router:
+    """``/api/2.0/stratus/runs/import``: CreateRun keeping a copied run's id (docs/migration.md)."""
+    router = Router()
+
+    @router.post("/runs/import")
+    def import_run() -> dict[str, Any]:
+        req = parse(router, schemas.ImportRun)
+        return {"run": serialize.run(_create(router, service, req, runs_belong_to_caller, req.run_id))}
+
+    return router
+
+
 def build(service: RunService, runs_belong_to_caller: bool = False) -> Router:
     """``runs_belong_to_caller``: an authorizer guards the API, so a new run's user is who it authenticated."""
     router = Router()
@@ -32,10 +53,7 @@ def build(service: RunService, runs_belong_to_caller: bool = False) -> Router:
     @router.post("/runs/create")
     def create() -> dict[str, Any]:
         req = parse(router, schemas.CreateRun)
-        tags = {t.key: t.value for t in req.tags}
-        caller = authenticated_user(router.current_event.raw_event) if runs_belong_to_caller else None
-        run = service.create(req.experiment_id, req.user_id, req.start_time, tags, req.run_name, caller=caller)
-        return {"run": serialize.run(run)}
+        return {"run": serialize.run(_create(router, service, req, runs_belong_to_caller, None))}
 
     @router.get("/runs/get")
     def get() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from stratus.domain.ports import TrackingStore
 from stratus.domain.projection import ThinRun
 from stratus.domain.services.experiments import VIEW_TYPES, ExperimentService, now_ms
 from stratus.domain.snapshots import HISTORY_POINTS, SEARCH_RUNS, PageSnapshots, snapshot_page
-from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
+from stratus.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.observability import MetricName, count
 
 if TYPE_CHECKING:
@@ -91,10 +91,16 @@ class RunService:
         run_name: str | None,
         *,
         caller: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """A new RUNNING run. ``caller`` is who the API authenticated: when given, it is the run's user (``user_id``
         and the ``mlflow.user`` tag) whatever the client claimed; without one the client's ``user_id`` is kept, as
-        MLflow does."""
+        MLflow does. ``run_id``: the id to give it (``stratus import`` keeps a copied run's id); one a run already
+        has is refused."""
+        if run_id is not None:
+            validation.validate_run_id(run_id)
+            if self._store.get_run(run_id) is not None:
+                raise ResourceAlreadyExists(messages.run_already_exists(run_id))
         experiment = self._experiments.get(experiment_id or "0")
         if experiment.lifecycle_stage != ACTIVE:
             raise InvalidParameterValue(messages.experiment_not_active(experiment.experiment_id))
@@ -106,7 +112,7 @@ class RunService:
         if caller:
             user_id = caller
             tags[USER_TAG] = caller
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         info = RunInfo(
             run_id=run_id,
             experiment_id=experiment.experiment_id,
