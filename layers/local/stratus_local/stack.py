@@ -80,6 +80,10 @@ def find_project_dir(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+UPGRADE_FUNCTION = "SchemaUpgradeFunction"
+"""The function behind the template's SchemaUpgrade custom resource: a project with it has Stratus's table."""
+
+
 def _upgrade_table() -> list[str]:
     """Run the table's pending migrations, as the SchemaUpgrade custom resource does on a deploy (docs/operations.md
     "Upgrades"): a state folder written by an older release is upgraded before the first request."""
@@ -319,7 +323,8 @@ class LocalStack:
         dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb)
         self._s3 = session.client("s3", endpoint_url=endpoints.s3)
         self.report.extend(create_tables(dynamodb, template.tables, self.log))
-        self.report.extend(_upgrade_table())
+        if UPGRADE_FUNCTION in template.functions:  # a Stratus template, not another SAM project's
+            self.report.extend(_upgrade_table())
         if self.state_dir is not None and endpoints.s3_kind == "moto":
             snapshot = S3Snapshot(self.state_dir / "s3")
             restored = snapshot.restore(self._s3)
