@@ -41,7 +41,13 @@ from stratus_local.lambda_api import LambdaEmulator
 from stratus_local.lambdas import FunctionSet
 from stratus_local.routes import Router
 from stratus_local.server import GatewayHTTPServer, serve_in_thread
-from stratus_local.template import DEFAULT_REGION, ProjectTemplate, parse_project, samconfig_parameter_overrides
+from stratus_local.template import (
+    DEFAULT_REGION,
+    ProjectTemplate,
+    TableSpec,
+    parse_project,
+    samconfig_parameter_overrides,
+)
 from stratus_local.ui import UiGateway
 
 _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -80,8 +86,10 @@ def find_project_dir(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-UPGRADE_FUNCTION = "SchemaUpgradeFunction"
-"""The function behind the template's SchemaUpgrade custom resource: a project with it has Stratus's table."""
+def _has_stratus_keys(table: TableSpec) -> bool:
+    """Stratus's table (``pk`` and ``sk``), whose migrations ``stratus local`` runs; a test project's is its own."""
+    keys = [(key["AttributeName"], key["KeyType"]) for key in table.create_args["KeySchema"]]
+    return keys == [("pk", "HASH"), ("sk", "RANGE")]
 
 
 def _upgrade_table() -> list[str]:
@@ -323,7 +331,7 @@ class LocalStack:
         dynamodb = session.client("dynamodb", endpoint_url=endpoints.dynamodb)
         self._s3 = session.client("s3", endpoint_url=endpoints.s3)
         self.report.extend(create_tables(dynamodb, template.tables, self.log))
-        if UPGRADE_FUNCTION in template.functions:  # a Stratus template, not another SAM project's
+        if any(_has_stratus_keys(table) for table in template.tables):  # not another SAM project's table
             self.report.extend(_upgrade_table())
         if self.state_dir is not None and endpoints.s3_kind == "moto":
             snapshot = S3Snapshot(self.state_dir / "s3")
