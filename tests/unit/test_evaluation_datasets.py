@@ -182,3 +182,14 @@ def test_a_missing_dataset_is_a_404_to_get_and_upsert_and_nothing_to_delete(serv
     with pytest.raises(ResourceDoesNotExist):
         service.upsert_records("d-x", '[{"inputs": {}}]')
     service.delete("d-x")
+
+
+def test_a_merge_ignores_the_source_so_a_bad_one_is_refused_only_for_new_records(
+    service: EvaluationDatasetService,
+) -> None:
+    dataset_id = service.create("qa", [], None).dataset_id
+    _upsert(service, dataset_id, {"inputs": {"q": "a"}})
+
+    assert _upsert(service, dataset_id, {"inputs": {"q": "a"}, "source": {"source_type": "X"}}) == (0, 1)
+    with pytest.raises(InvalidParameterValue, match="Invalid dataset record source type: X"):
+        _upsert(service, dataset_id, {"inputs": {"q": "b"}, "source": {"source_type": "X"}})

@@ -169,8 +169,6 @@ def parse_records(text: str) -> list[dict[str, Any]]:
         for name in ("expectations", "tags"):
             if record.get(name) and not isinstance(record[name], dict):
                 raise InvalidParameterValue(f"Record field '{name}' must be a JSON object")
-        if record.get("source"):
-            record["source"] = parse_source(record["source"])
     return records
 
 
@@ -193,6 +191,8 @@ def parse_source(source: Any) -> dict[str, Any]:
 
 
 def new_record(dataset_id: str, key: str, record: dict[str, Any], now: int) -> DatasetRecord:
+    """A record new to the dataset. Only a new record's source is read (a merge ignores it), so only then can a bad
+    source type be refused, as in the reference."""
     tags = record.get("tags")
     user = tags.get(MLFLOW_USER) if tags else None
     return DatasetRecord(
@@ -202,7 +202,7 @@ def new_record(dataset_id: str, key: str, record: dict[str, Any], now: int) -> D
         outputs=record.get("outputs", {}),
         expectations=record.get("expectations"),
         tags=tags,
-        source=record.get("source") or None,
+        source=parse_source(record["source"]) if record.get("source") else None,
         created_time=now,
         last_update_time=now,
         created_by=user,
