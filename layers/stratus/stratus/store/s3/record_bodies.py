@@ -3,31 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
-from typing import Any
 
-from stratus.store.s3.artifacts import default_client, translated
+from stratus.store.s3.artifacts import BucketAdapter, delete_keys, translated
 
 _PARALLEL = 8
-_DELETE_BATCH = 1000
 
 
 def body_key(dataset_id: str, record_id: str) -> str:
     return f"datasets/{dataset_id}/records/{record_id}.json"
 
 
-class S3RecordBodies:
+class S3RecordBodies(BucketAdapter):
     """Large record bodies, one object each."""
-
-    def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client) -> None:
-        self._bucket = bucket
-        self._client_factory = client_factory
-
-    @cached_property
-    def _client(self) -> Any:
-        return self._client_factory()
 
     def put(self, key: str, body: str) -> None:
         with translated():
@@ -41,10 +30,7 @@ class S3RecordBodies:
             return list(pool.map(self._get, keys))
 
     def delete(self, keys: Sequence[str]) -> None:
-        with translated():
-            for start in range(0, len(keys), _DELETE_BATCH):
-                objects = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
-                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
+        delete_keys(self._client, self._bucket, keys)
 
     def _get(self, key: str) -> str:
         with translated():

@@ -9,16 +9,12 @@ A batch of a trace with a retention is tagged ``stratus-retention-days=<n>``; th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
-from typing import Any
 
 from stratus.domain.trace_retention import SPAN_OBJECT_TAG
-from stratus.store.s3.artifacts import default_client, translated
+from stratus.store.s3.artifacts import BucketAdapter, delete_keys, translated
 
 _PARALLEL = 8
-_DELETE_BATCH = 1000
 
 
 def spans_prefix(experiment_id: str, trace_id: str) -> str:
@@ -29,16 +25,8 @@ def trace_prefix(experiment_id: str, trace_id: str) -> str:
     return f"mlartifacts/{experiment_id}/traces/{trace_id}/"
 
 
-class S3SpanStore:
+class S3SpanStore(BucketAdapter):
     """``SpanStore`` on the artifact bucket."""
-
-    def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client) -> None:
-        self._bucket = bucket
-        self._client_factory = client_factory
-
-    @cached_property
-    def _client(self) -> Any:
-        return self._client_factory()
 
     def put_batch(
         self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
@@ -68,11 +56,7 @@ class S3SpanStore:
         return list(by_id.values())
 
     def delete(self, experiment_id: str, trace_id: str) -> None:
-        keys = self._keys(trace_prefix(experiment_id, trace_id))
-        with translated():
-            for start in range(0, len(keys), _DELETE_BATCH):
-                objects = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
-                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
+        delete_keys(self._client, self._bucket, self._keys(trace_prefix(experiment_id, trace_id)))
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
