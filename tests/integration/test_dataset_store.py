@@ -118,3 +118,16 @@ def test_deleting_a_dataset_removes_its_records_links_and_bodies(store: DynamoDa
     assert store.list_dataset_ids("1") == []
     assert store.list_records("d-1", None, 100, 1 << 20) == ([], False)
     assert _s3_keys() == []
+
+
+def test_a_record_whose_body_shrinks_leaves_no_object_behind(store: DynamoDatasetStore) -> None:
+    store.insert_dataset(_dataset("d-1"))
+    key, record = _record("d-1", 1, created=5_000, outputs="z" * (80 * KB))
+    store.put_records({key: record}, new=[key])
+    assert len(_s3_keys()) == 1
+
+    record.outputs = "small now"
+    store.put_records({key: record}, new=[])
+
+    assert _s3_keys() == []
+    assert store.get_records("d-1", [key])[key].outputs == "small now"

@@ -193,3 +193,20 @@ def test_a_merge_ignores_the_source_so_a_bad_one_is_refused_only_for_new_records
     assert _upsert(service, dataset_id, {"inputs": {"q": "a"}, "source": {"source_type": "X"}}) == (0, 1)
     with pytest.raises(InvalidParameterValue, match="Invalid dataset record source type: X"):
         _upsert(service, dataset_id, {"inputs": {"q": "b"}, "source": {"source_type": "X"}})
+
+
+def test_a_records_page_stops_before_its_answer_passes_the_byte_budget(
+    service: EvaluationDatasetService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes as sent: each record's JSON inside the answer's JSON string, escaped twice."""
+    dataset_id = service.create("qa", [], None).dataset_id
+    for n in range(3):
+        _upsert(service, dataset_id, {"inputs": {"n": n}, "outputs": '"quoted" ' * 100})
+    monkeypatch.setattr("stratus.domain.services.datasets.RECORDS_ANSWER_MAX_BYTES", 3_000)
+
+    first, token = service.records(dataset_id, None, None)
+    rest, last = service.records(dataset_id, None, token)
+
+    assert [r["inputs"]["n"] for r in first] == [0]  # one record is about 1,500 bytes as sent
+    assert [r["inputs"]["n"] for r in rest] == [1]
+    assert last is not None

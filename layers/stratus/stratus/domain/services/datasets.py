@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +20,11 @@ from stratus.errors import InvalidParameterValue, ResourceDoesNotExist
 
 RECORDS_DEFAULT_MAX_RESULTS = 1000
 RECORDS_PAGE_MAX_BYTES = 4 * 1024 * 1024
-"""A records page stops early past this many bytes of bodies (and says more follow): Lambda answers at most 6 MB,
-and the client asks for the next page until none is left."""
+"""A records page reads at most this many bytes of bodies (and says more follow): Lambda answers at most 6 MB, and
+the client asks for the next page until none is left."""
+RECORDS_ANSWER_MAX_BYTES = 5 * 1024 * 1024
+"""And it answers at most this many bytes as sent: the records' JSON inside a JSON string, escaped twice, so quotes
+and non-ASCII text grow (a record alone on its page is sent whatever its size)."""
 
 
 def not_found(dataset_id: str) -> ResourceDoesNotExist:
@@ -182,11 +186,20 @@ class EvaluationDatasetService:
             raise InvalidParameterValue(messages.max_results_not_positive(limit))
         after = _parse_record_cursor(page_token)
         page, more = self._store.list_records(dataset_id, after, limit, RECORDS_PAGE_MAX_BYTES)
+        answer: list[dict[str, Any]] = []
+        size = 0
+        for record in page:
+            as_dict = record.to_dict()
+            size += len(json.dumps(json.dumps(as_dict)))
+            if answer and size > RECORDS_ANSWER_MAX_BYTES:
+                more = True
+                break
+            answer.append(as_dict)
         token = None
-        if more and page:
-            last = page[-1]
+        if more and answer:
+            last = page[len(answer) - 1]
             token = base64.b64encode(f"{last.created_time}:{last.dataset_record_id}".encode()).decode()
-        return [record.to_dict() for record in page], token
+        return answer, token
 
     def delete_records(self, dataset_id: str, record_ids: list[str]) -> int:
         keys = {key for key in map(rules.record_key_of, record_ids) if key is not None}

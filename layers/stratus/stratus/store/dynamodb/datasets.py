@@ -116,14 +116,18 @@ class DynamoDatasetStore:
         return {by_sk[item.sk]: record for item, record in zip(items, self._records(dataset_id, items), strict=True)}
 
     def put_records(self, records: Mapping[str, DatasetRecord], new: Collection[str]) -> None:
-        items = []
+        items: list[DatasetRecordItem | DatasetRecordKeyItem] = []
+        stale = []  # an updated record whose body is inline now may have had one in S3
         for key, record in records.items():
-            items.append(self._record_item(record))
+            item = self._record_item(record)
+            items.append(item)
             if key in new:
-                pk, sk = _pk(record.dataset_id), _record_sk(record)
-                items.append(DatasetRecordKeyItem(pk=pk, sk=f"{_KEY_PREFIX}{key}", record_sk=sk))
+                items.append(DatasetRecordKeyItem(pk=item.pk, sk=f"{_KEY_PREFIX}{key}", record_sk=item.sk))
+            elif item.body_key is None:
+                stale.append(body_key(record.dataset_id, record.dataset_record_id))
         with translated():
             batch_put(items)
+        self._bodies.delete(stale)  # one DeleteObjects per 1,000 keys; a missing key is no error
 
     def list_records(
         self, dataset_id: str, after: tuple[int, str] | None, limit: int, max_bytes: int
