@@ -86,7 +86,9 @@ def test_search_finds_datasets_by_experiment_name_and_tag(tracking_uri: str) -> 
     ]
     assert [d.dataset_id for d in datasets.search_datasets(experiment_ids=other)] == [second.dataset_id]
     assert [d.dataset_id for d in datasets.search_datasets(filter_string=f"name = '{name}'")] == [first.dataset_id]
-    assert [d.dataset_id for d in datasets.search_datasets(filter_string="tags.stage = 'dev'")] == [first.dataset_id]
+    assert [
+        d.dataset_id for d in datasets.search_datasets(filter_string=f"name LIKE '{name}%' AND tags.stage = 'dev'")
+    ] == [first.dataset_id]
     assert datasets.get_dataset(name=name).dataset_id == first.dataset_id
 
     paged = datasets.search_datasets(experiment_ids=[exp], max_results=1)
