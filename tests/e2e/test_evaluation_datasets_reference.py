@@ -7,9 +7,8 @@ JSON-in-a-string fields (``tags``, ``schema``, ``profile``, ``records``) parsed,
 (records upserted together share a creation time and the reference then orders them by a random id), dataset and
 record ids replaced by placeholders in order of appearance, the experiment id by ``<exp>``, timestamps, digests and
 page tokens by whether they are set, and ``sqlstate``/``error_class`` dropped. Known differences are checked on their
-own below: the reference's 500s on malformed JSON, a bad records page token or a negative ``max_results``, its 400
-``BAD_REQUEST`` (a foreign key failure) on records for a dataset that does not exist, and the wording of two filter
-errors.
+own below: the reference's 500s on malformed JSON, a bad records page token or a negative ``max_results``, and its 400
+``BAD_REQUEST`` (a foreign key failure) on records for a dataset that does not exist.
 """
 
 from __future__ import annotations
@@ -71,7 +70,9 @@ class Side:
             text = text.replace(found, f"<{found[:2].rstrip('-')}-{self.ids.index(found)}>")
         if key == "experiment_ids" and text == self.experiment_id:
             return "<exp>"
-        return text.replace(self.prefix, "<prefix>")
+        text = text.replace(self.prefix, "<prefix>")
+        # set literals in messages: the reference prints them in its hash seed's order
+        return re.sub(r"\{('[^{}]*')\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", text)
 
 
 def _sides(reference_uri: str, tracking_uri: str) -> tuple[Side, Side]:
@@ -181,6 +182,9 @@ def _scenario(side: Side) -> list[tuple[str, tuple[int, Any]]]:  # noqa: PLR0915
         ("numeric attribute with text", {"filter_string": "created_time > 'abc'"}),
         ("tag with a bad comparator", {"filter_string": "tags.team > 'a'"}),
         ("list without IN", {"filter_string": "name = ('a', 'b')"}),
+        ("unknown attribute", {"filter_string": "foo = 'x'"}),
+        ("unknown prefix", {"filter_string": "params.x = 'y'"}),
+        ("order by an unknown attribute", {"order_by": ["created_by ASC"]}),
         ("max_results 0", {"max_results": 0}),
         ("max_results 50001", {"max_results": 50001}),
         ("bad page token", {"page_token": "abc"}),
@@ -239,16 +243,3 @@ def test_records_for_a_missing_dataset_are_a_404_where_the_reference_reports_its
     answer = stratus.call("POST", f"{V3}/d-{'0' * 32}/records", body)
     assert _error(answer) == (404, "RESOURCE_DOES_NOT_EXIST")
     assert answer.json()["message"] == f"Evaluation dataset with id 'd-{'0' * 32}' not found"
-
-
-@pytest.mark.parametrize("filter_string", ["foo = 'x'", "params.x = 'y'"])
-def test_an_unknown_filter_identifier_is_refused_by_both(
-    reference_uri: str, tracking_uri: str, filter_string: str
-) -> None:
-    """Both refuse it with INVALID_PARAMETER_VALUE; the messages are worded differently (Stratus's search grammar
-    names the valid keys or entity types in its own words)."""
-    answers = [
-        _error(side.call("POST", f"{V3}/search", {"filter_string": filter_string}))
-        for side in _sides(reference_uri, tracking_uri)
-    ]
-    assert answers == [(400, "INVALID_PARAMETER_VALUE")] * 2

@@ -41,6 +41,7 @@ DATASETS = Dialect(
     dataset_keys=(),
     null_entities=(),
     quote_invalid_clauses=False,
+    identifier_errors="datasets",
 )
 _TAG_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
 _DEFAULT_ORDER = ("created_time DESC",)
