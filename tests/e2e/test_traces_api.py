@@ -3,11 +3,12 @@ the legacy ``GET /api/2.0/mlflow/traces``), ``traces/metrics`` and evaluation da
 reference ``mlflow server`` and to ``stratus local``, under ``/api`` and ``/ajax-api`` as each is served.
 
 The experiment has no traces or datasets, so these reads find none on either server (traces written by the client:
-test_tracing_client.py; datasets: test_evaluation_datasets_reference.py). The requests are the ones the 3.17.2 web UI sends from the experiment's pages (every chart
-of the GenAI Overview's three tabs, the Traces, Judges and Datasets pages), then the reference's checks of what is
-sent. What is compared per request: the HTTP status and the JSON body, without the reference's newer ``sqlstate``
-and ``error_class``. Known differences (the reference's 500s) are checked on their own below; not compared here: the
-trace and dataset filter and ``order_by`` grammars (test_trace_search.py, test_evaluation_datasets_reference.py).
+test_tracing_client.py; datasets: test_evaluation_datasets_reference.py). The requests are the ones the 3.17.2 web
+UI sends from the experiment's pages (every chart of the GenAI Overview's three tabs, the Traces, Judges and Datasets
+pages), then the reference's checks of what is sent. What is compared per request: the HTTP status and the JSON
+body, without the reference's newer ``sqlstate`` and ``error_class``. Known differences (the reference's 500s) are
+checked on their own below; not compared here: the trace and dataset filter and ``order_by`` grammars
+(test_trace_search.py, test_evaluation_datasets_reference.py).
 """
 
 from __future__ import annotations
