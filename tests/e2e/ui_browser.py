@@ -203,6 +203,8 @@ def seed_ui_data(tracking_uri: str) -> SeededData:
         experiment_id = client.create_experiment(experiment_name, tags={"purpose": "browser tests"})
         run_ids = _log_runs(client, experiment_id)
         model_name = f"ui-model-{suffix}"
+        # start_run(run_id=) refuses a run of another experiment than the active one, which earlier tests may set
+        mlflow.set_experiment(experiment_id=experiment_id)
         with mlflow.start_run(run_id=run_ids[0]):
             mlflow.log_image(_png_image(), artifact_file=IMAGE_ARTIFACT)
             classifier = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]], [0, 1, 0, 1])
