@@ -1,5 +1,5 @@
 """TracesFunction: composition root of MLflow 3's GenAI traces: OTLP span ingest (``POST /v1/traces``), StartTraceV3,
-the trace reads, search, assessments, tags, deletion and run links, ``traces/metrics`` and ``datasets/search``. Its
+the trace reads, search, assessments, tags, deletion and run links, ``traces/metrics`` and the evaluation datasets. Its
 own function because trace traffic (bursts of small span batches from every traced process) differs from tracking's
 in volume and memory (docs/decisions.md, "GenAI tracing")."""
 
@@ -15,12 +15,15 @@ from stratus.api.app import build_traces_api
 from stratus.config import Settings
 from stratus.domain.services import ExperimentService
 from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.datasets import EvaluationDatasetService
 from stratus.domain.services.trace_search import TraceSearchService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import TraceService
 from stratus.observability import get_logger, get_metrics
 from stratus.snapstart import prime_before_snapshot
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table, warm_table
+from stratus.store.dynamodb.datasets import DynamoDatasetStore
 from stratus.store.dynamodb.traces import DynamoTraceStore
+from stratus.store.s3.record_bodies import S3RecordBodies
 from stratus.store.s3.spans import S3SpanStore
 
 
@@ -37,7 +40,7 @@ def api() -> APIGatewayHttpResolver:
         TraceService(traces, spans, experiments, default_retention_days=settings.trace_retention_days),
         TraceSearchService(traces, spans),
         TraceWriteService(traces, spans),
-        EvaluationDatasetService(),
+        EvaluationDatasetService(DynamoDatasetStore(S3RecordBodies(settings.artifact_bucket)), experiments),
     )
 
 

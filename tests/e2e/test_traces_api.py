@@ -3,11 +3,12 @@ the legacy ``GET /api/2.0/mlflow/traces``), ``traces/metrics`` and evaluation da
 reference ``mlflow server`` and to ``stratus local``, under ``/api`` and ``/ajax-api`` as each is served.
 
 The experiment has no traces or datasets, so these reads find none on either server (traces written by the client:
-test_tracing_client.py). The requests are the ones the 3.17.2 web UI sends from the experiment's pages (every chart
-of the GenAI Overview's three tabs, the Traces, Judges and Datasets pages), then the reference's checks of what is
-sent. What is compared per request: the HTTP status and the JSON body, without the reference's newer ``sqlstate``
-and ``error_class``. Known differences (the reference's 500s) are checked on their own below; not compared: the
-trace and dataset filter and ``order_by`` grammars, which Stratus does not check yet.
+test_tracing_client.py; datasets: test_evaluation_datasets_reference.py). The requests are the ones the 3.17.2 web
+UI sends from the experiment's pages (every chart of the GenAI Overview's three tabs, the Traces, Judges and Datasets
+pages), then the reference's checks of what is sent. What is compared per request: the HTTP status and the JSON
+body, without the reference's newer ``sqlstate`` and ``error_class``. Known differences (the reference's 500s) are
+checked on their own below; not compared here: the trace and dataset filter and ``order_by`` grammars
+(test_trace_search.py, test_evaluation_datasets_reference.py).
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ def _scenario(side: Side, now: int) -> list[tuple[str, tuple[int, Any]]]:
     send("datasets: GET, ajax", "GET", f"{AJAX_V3}/datasets/search", {"experiment_ids": exp})
     for label, body in (
         ("client default", {"experiment_ids": [exp], "filter_string": f"created_time >= {now - DAY_MS}"}),
-        ("every experiment", {}),
+        # every experiment's datasets, narrowed to a name none has: other tests of the session store datasets
+        ("every experiment", {"filter_string": "name = 'no dataset has this name'"}),
         ("unknown and non-integer experiments", {"experiment_ids": [UNKNOWN_EXPERIMENT, "abc"]}),
         ("experiments not a list", {"experiment_ids": "1"}),
         ("filter not a string", {"filter_string": 5}),
@@ -312,15 +314,8 @@ def test_the_stock_client_finds_no_traces_and_no_datasets(tracking_uri: str) -> 
     assert list(search_datasets(experiment_ids=[experiment_id])) == []
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("POST", "/api/2.0/mlflow/traces"),  # the legacy StartTrace (StartTraceV3 and /v1/traces are served)
-        ("POST", "/api/3.0/mlflow/datasets/create"),
-    ],
-)
-def test_trace_and_dataset_writes_are_not_accepted(tracking_uri: str, method: str, path: str) -> None:
-    """The writes Stratus does not serve are refused, never answered as if stored (test_tracing_client.py covers the
-    trace writes it serves)."""
-    answer = requests.request(method, f"{tracking_uri}{path}", json={}, timeout=TIMEOUT)
+def test_the_legacy_trace_write_is_not_accepted(tracking_uri: str) -> None:
+    """The legacy StartTrace, which Stratus does not serve, is refused, never answered as if stored
+    (test_tracing_client.py covers StartTraceV3 and /v1/traces; test_genai_datasets_client.py the dataset writes)."""
+    answer = requests.post(f"{tracking_uri}/api/2.0/mlflow/traces", json={}, timeout=TIMEOUT)
     assert (answer.status_code, _error_code(answer)) == (404, "ENDPOINT_NOT_FOUND")

@@ -1,7 +1,9 @@
 """MLflow's own web UI, served by ``stratus local``, opened in headless Chromium: each page a user reaches loads
 without a failed request or an error banner, and shows what was logged with the stock client. That includes every page
 of the experiment's left-hand navigation, GenAI and Model training, for an experiment with only classic runs logged
-(it opens on the GenAI Overview, whose charts ask ``traces/metrics``).
+(it opens on the GenAI Overview, whose charts ask ``traces/metrics``), and the Evaluation pages (Datasets, a
+dataset's records, Judges, Review, Evaluation runs) of a GenAI experiment with a dataset, a registered scorer, an
+issue and an evaluation run.
 
 Set ``STRATUS_UI_URL`` to open the pages of another server instead (e.g. the reference ``mlflow server``); it is
 seeded the same way. Screenshots land in ``tests/e2e/.screenshots/`` (git-ignored).
@@ -24,8 +26,10 @@ from ui_browser import (
     STAGE,
     PageVisit,
     SeededData,
+    SeededEvaluation,
     UiBrowser,
     error_texts_shown,
+    seed_evaluation_data,
     seed_ui_data,
 )
 
@@ -128,6 +132,9 @@ def _genai_pages(data: SeededData) -> list[Page]:
         Page("sessions", genai.format("chat-sessions"), ("The Sessions view has moved to the Traces tab.",)),
         Page("review", genai.format("review-queue"), ("Manage questions", "New queue"), unserved=REVIEW_QUEUE_CALLS),
         Page("datasets", genai.format("datasets"), ("Create an evaluation dataset",)),
+        # Judges is linked only with the AI gateway on (Stratus's server-info has it off): opened by its URL, it shows
+        # its heading and lists no scorer, as the UI gates the list on the gateway
+        Page("judges", genai.format("judges"), ("Judges",)),
         # the run that logged a model is a training run, which the navigation's "Training runs" (the run table) lists
         Page("evaluation-runs", genai.format("evaluation-runs"), data.run_names[1:]),
         Page("prompts", genai.format("prompts"), ("Create your first prompt",)),
@@ -146,8 +153,8 @@ NAVIGATION = {
     "prompts": "prompts",
     "models": "agent-versions",  # Model training's "Models" is the same page: "logged-models" above
     "runs": "run-table",
-    # The AI gateway's pages: the reference shows them, Stratus (whose server-info switches the gateway off) does not.
-    "judges": None,
+    # The AI gateway's pages: the reference links them, Stratus (whose server-info switches the gateway off) does not.
+    "judges": "judges",
     "playground": None,
 }
 
@@ -172,10 +179,32 @@ PAGE_NAMES = (
     "sessions",
     "review",
     "datasets",
+    "judges",
     "evaluation-runs",
     "prompts",
     "agent-versions",
 )
+
+
+def _evaluation_pages(data: SeededEvaluation) -> dict[str, Page]:
+    """The Evaluation pages of the seeded GenAI experiment, each showing what was logged."""
+    genai = f"/experiments/{data.experiment_id}/{{}}?workflowType=genai"
+    pages = [
+        Page("eval-datasets", genai.format("datasets"), (data.dataset_name,)),
+        Page(
+            "eval-dataset",
+            genai.format(f"datasets/{data.dataset_id}"),
+            (data.dataset_name, "2 records", *data.questions),
+        ),
+        Page("eval-judges", genai.format("judges"), ("Judges",)),
+        Page("eval-review", genai.format("review-queue"), ("Manage questions",), unserved=REVIEW_QUEUE_CALLS),
+        Page("eval-runs", genai.format("evaluation-runs"), (data.evaluation_run_name, data.dataset_name, "exact/mean")),
+        Page("eval-traces", genai.format("traces"), data.questions),
+    ]
+    return {page.name: page for page in pages}
+
+
+EVALUATION_PAGE_NAMES = ("eval-datasets", "eval-dataset", "eval-judges", "eval-review", "eval-runs", "eval-traces")
 
 
 def _missing(page: Page, driver: object) -> list[str]:
@@ -207,6 +236,11 @@ def seeded(ui_url: str) -> SeededData:
 
 
 @pytest.fixture(scope="module")
+def seeded_evaluation(ui_url: str) -> SeededEvaluation:
+    return seed_evaluation_data(ui_url)
+
+
+@pytest.fixture(scope="module")
 def browser(ui_url: str) -> Iterator[UiBrowser]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed: `make browser` installs Debian's chromium-driver")
@@ -234,8 +268,17 @@ def _unexpected_console_errors(visit: PageVisit, page: Page) -> list[str]:
 
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_ui_page_loads_and_shows_logged_data(name: str, browser: UiBrowser, seeded: SeededData) -> None:
-    page = _pages(seeded)[name]
+    _check_page(_pages(seeded)[name], browser)
 
+
+@pytest.mark.parametrize("name", EVALUATION_PAGE_NAMES)
+def test_evaluation_page_shows_the_seeded_dataset_scorer_and_run(
+    name: str, browser: UiBrowser, seeded_evaluation: SeededEvaluation
+) -> None:
+    _check_page(_evaluation_pages(seeded_evaluation)[name], browser)
+
+
+def _check_page(page: Page, browser: UiBrowser) -> None:
     visit = browser.visit(page.name, page.route, _shows(page))
     if visit.timed_out:
         # Once in many CI runs a page showed nothing within the timeout, with no failed request (the machine runs the

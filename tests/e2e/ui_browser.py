@@ -95,6 +95,19 @@ class SeededData:
 
 
 @dataclass(frozen=True)
+class SeededEvaluation:
+    """What ``seed_evaluation_data`` logged in its GenAI experiment: an evaluation dataset with records, a registered
+    scorer, an issue, and an evaluation run of ``mlflow.genai.evaluate`` over the dataset (with its traces)."""
+
+    experiment_id: str
+    dataset_id: str
+    dataset_name: str
+    questions: tuple[str, ...]
+    scorer_name: str
+    evaluation_run_name: str
+
+
+@dataclass(frozen=True)
 class FailedRequest:
     """A request to the server under test that got a 4xx/5xx or no answer at all."""
 
@@ -190,6 +203,8 @@ def seed_ui_data(tracking_uri: str) -> SeededData:
         experiment_id = client.create_experiment(experiment_name, tags={"purpose": "browser tests"})
         run_ids = _log_runs(client, experiment_id)
         model_name = f"ui-model-{suffix}"
+        # start_run(run_id=) refuses a run of another experiment than the active one, which earlier tests may set
+        mlflow.set_experiment(experiment_id=experiment_id)
         with mlflow.start_run(run_id=run_ids[0]):
             mlflow.log_image(_png_image(), artifact_file=IMAGE_ARTIFACT)
             classifier = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]], [0, 1, 0, 1])
@@ -214,6 +229,52 @@ def seed_ui_data(tracking_uri: str) -> SeededData:
             model_name=model_name,
             model_version=version,
             model_id=info.model_id,
+        )
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+
+
+def seed_evaluation_data(tracking_uri: str) -> SeededEvaluation:
+    """Log, with the stock client, what the GenAI Evaluation pages show: a dataset (``mlflow.genai.datasets``), a
+    registered built-in scorer, an issue (REST: the client has no issues API) and an evaluation run."""
+    import mlflow
+    import mlflow.genai.datasets as datasets
+    import requests
+    from mlflow.genai.scorers import Safety, scorer
+
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        experiment_id = mlflow.create_experiment(f"ui-evaluation-{suffix}")
+        mlflow.set_experiment(experiment_id=experiment_id)
+        dataset_name = f"ui-dataset-{suffix}"
+        questions = ("What is MLflow?", "What does Stratus run on?")
+        dataset = datasets.create_dataset(name=dataset_name, experiment_id=experiment_id, tags={"team": "qa"})
+        dataset.merge_records(
+            [{"inputs": {"question": q}, "expectations": {"expected_response": f"about {q}"}} for q in questions]
+        )
+        scorer_name = f"ui-safety-{suffix}"
+        Safety().register(name=scorer_name, experiment_id=experiment_id)
+        issue = {"experiment_id": experiment_id, "name": "wrong answers", "description": "seen in traces"}
+        requests.post(f"{tracking_uri}/api/3.0/mlflow/issues", json=issue, timeout=30).raise_for_status()
+
+        @scorer
+        def exact(outputs: str, expectations: dict) -> bool:
+            return outputs == expectations["expected_response"]
+
+        result = mlflow.genai.evaluate(
+            data=datasets.get_dataset(dataset_id=dataset.dataset_id),
+            predict_fn=lambda question: f"about {question}",
+            scorers=[exact],
+        )
+        return SeededEvaluation(
+            experiment_id=experiment_id,
+            dataset_id=dataset.dataset_id,
+            dataset_name=dataset_name,
+            questions=questions,
+            scorer_name=scorer_name,
+            evaluation_run_name=mlflow.get_run(result.run_id).info.run_name,
         )
     finally:
         mlflow.set_tracking_uri(previous_uri)

@@ -131,6 +131,10 @@ def test_only_promoters_change_what_is_in_production(method: str, path: str) -> 
         ("POST", "api/3.0/mlflow/traces/tr-1/assessments"),
         ("PATCH", "ajax-api/3.0/mlflow/traces/tr-1/assessments/a-1"),
         ("DELETE", "ajax-api/3.0/mlflow/traces/tr-1/tags"),
+        ("POST", "api/3.0/mlflow/datasets/create"),  # mlflow.genai.datasets
+        ("POST", "api/3.0/mlflow/datasets/d-1/records"),
+        ("PATCH", "api/3.0/mlflow/datasets/d-1/tags"),
+        ("DELETE", "ajax-api/3.0/mlflow/datasets/d-1/records"),
     ],
 )
 def test_loggers_trace_but_readers_do_not(method: str, path: str) -> None:

@@ -11,11 +11,13 @@ import pytest
 
 from stratus.api.app import build_traces_api
 from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.datasets import EvaluationDatasetService
+from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.trace_search import TraceSearchService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import TraceService
 from stratus.domain.traces import Aggregation, MetricDataPoint, TraceMetricsQuery
 from stratus.errors import BadRequest, InvalidParameterValue
-from stratus.store.memory import InMemorySpanStore, InMemoryTraceStore
+from stratus.store.memory import InMemoryDatasetStore, InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
 
 COUNT, AVG = Aggregation("COUNT"), Aggregation("AVG")
 P50 = Aggregation("PERCENTILE", 50.0)
@@ -123,7 +125,9 @@ def test_a_trace_search_finds_nothing() -> None:
 )
 def test_a_dataset_search_checks_max_results_as_the_reference(max_results: int, message: str) -> None:
     with pytest.raises(InvalidParameterValue) as raised:
-        EvaluationDatasetService().search(max_results, None)
+        EvaluationDatasetService(InMemoryDatasetStore(), ExperimentService(InMemoryTrackingStore(), "")).search(
+            [], None, max_results, [], None
+        )
     assert raised.value.message == message
 
 
@@ -153,7 +157,9 @@ def _api() -> Any:
         TraceService(traces, spans),
         TraceSearchService(traces, spans),
         TraceWriteService(traces, spans),
-        EvaluationDatasetService(),
+        EvaluationDatasetService(
+            InMemoryDatasetStore(), ExperimentService(InMemoryTrackingStore(), "mlflow-artifacts:")
+        ),
     )
 
 

@@ -14,10 +14,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from stratus.api.app import build_traces_api
 from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.datasets import EvaluationDatasetService
 from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.trace_search import TraceSearchService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
-from stratus.store.memory import InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
+from stratus.domain.services.traces import TraceService
+from stratus.store.memory import InMemoryDatasetStore, InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
 
 TRACE = bytes.fromhex("8a045183c7674eea066d59898268ee2a")
 TRACE_ID = "tr-" + TRACE.hex()
@@ -32,7 +33,9 @@ def api() -> Any:
         TraceService(traces, spans, experiments),
         TraceSearchService(traces, spans),
         TraceWriteService(traces, spans),
-        EvaluationDatasetService(),
+        EvaluationDatasetService(
+            InMemoryDatasetStore(), ExperimentService(InMemoryTrackingStore(), "mlflow-artifacts:")
+        ),
     )
 
 

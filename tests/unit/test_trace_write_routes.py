@@ -10,10 +10,12 @@ import pytest
 
 from stratus.api.app import build_traces_api
 from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.datasets import EvaluationDatasetService
+from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.trace_search import TraceSearchService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import TraceService
 from stratus.domain.trace_records import TraceRecord
-from stratus.store.memory import InMemorySpanStore, InMemoryTraceStore
+from stratus.store.memory import InMemoryDatasetStore, InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
 
 TRACE = "tr-8a045183c7674eea066d59898268ee2a"
 
@@ -38,7 +40,9 @@ class Api:
             TraceService(self.traces, spans),
             TraceSearchService(self.traces, spans),
             TraceWriteService(self.traces, spans),
-            EvaluationDatasetService(),
+            EvaluationDatasetService(
+                InMemoryDatasetStore(), ExperimentService(InMemoryTrackingStore(), "mlflow-artifacts:")
+            ),
         )
 
     def call(self, method: str, path: str, body: Any = None, query: str = "") -> tuple[int, dict[str, Any]]:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from stratus.api.identity import caller
 from stratus.api.routes import (
     artifacts,
+    datasets,
     deployments,
     experiments,
     issues,
@@ -40,9 +41,10 @@ from stratus.domain.services import (
     RunService,
     ScorerService,
 )
+from stratus.domain.services.datasets import EvaluationDatasetService
 from stratus.domain.services.deployments import DeploymentService
 from stratus.domain.services.projects import ProjectService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import TraceService
 from stratus.domain.services.webhooks import WebhookService
 from stratus.errors import EndpointNotFound, StratusError
 from stratus.observability import get_logger
@@ -156,7 +158,7 @@ def build_traces_api(
         app.include_router(assessment_routes.build(write_service), prefix=prefix)
         app.include_router(traces.build(trace_service), prefix=prefix)
         app.include_router(traces.build_v3(trace_service), prefix=prefix)
-        app.include_router(traces.build_datasets(dataset_service), prefix=prefix)
+        app.include_router(datasets.build(dataset_service), prefix=prefix)
     for prefix in API_PREFIXES:  # the v2 routes: legacy listing and info, tags, deletion, link-to-run
         app.include_router(trace_search.build_legacy(search_service), prefix=prefix)
         app.include_router(assessment_routes.build_legacy(write_service), prefix=prefix)

@@ -779,6 +779,35 @@ class SearchEvaluationDatasets(Request):
     page_token: str | None = None
 
 
+class CreateDataset(Request):
+    name: RequiredStr
+    experiment_ids: StringList = Field(default_factory=list)
+    tags: str | None = None  # a JSON object in a string
+
+
+class SetDatasetTags(Request):
+    tags: RequiredStr  # a JSON object in a string
+
+
+class UpsertDatasetRecords(Request):
+    records: RequiredStr  # a JSON list of records in a string
+
+
+class GetDatasetRecords(Request):
+    max_results: Int64 | None = None
+    page_token: str | None = None
+
+
+class DeleteDatasetRecords(Request):
+    dataset_record_ids: StringList = Field(default_factory=list)
+
+
+class DatasetExperiments(Request):
+    """``AddDatasetToExperiments`` and ``RemoveDatasetFromExperiments``."""
+
+    experiment_ids: StringList = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- trace writes (assessments, tags, ...)
 
 

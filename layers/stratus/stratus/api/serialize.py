@@ -3,9 +3,11 @@ non-finite doubles as "NaN"/"Infinity"/"-Infinity" as protobuf's json_format wri
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
+from stratus.domain.datasets import EvaluationDataset
 from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     ArtifactEntry,
@@ -364,6 +366,28 @@ def issue(i: Issue) -> dict[str, Any]:
     )
     if i.trace_count is not None:
         out["trace_count"] = i.trace_count
+    return out
+
+
+def evaluation_dataset(d: EvaluationDataset, *, with_experiment_ids: bool = False) -> dict[str, Any]:
+    """``Dataset`` (datasets.proto): tags, schema and profile as JSON text; the experiment ids only in the answer
+    to ``create`` (the reference's other answers leave them to ``experiment-ids``)."""
+    out = _compact(
+        {
+            "dataset_id": d.dataset_id,
+            "name": d.name,
+            "tags": json.dumps(d.tags),
+            "schema": d.schema,
+            "profile": d.profile,
+            "digest": d.digest,
+            "created_time": d.created_time,
+            "last_update_time": d.last_update_time,
+            "created_by": d.created_by,
+            "last_updated_by": d.last_updated_by,
+        }
+    )
+    if with_experiment_ids and d.experiment_ids:
+        out["experiment_ids"] = list(d.experiment_ids)
     return out
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from stratus.domain.datasets import DatasetRecord, EvaluationDataset
 from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     ArtifactEntry,
@@ -366,6 +367,49 @@ class IssueStore(Protocol):
         """Every issue of one experiment, in no particular order."""
 
     def modify_issue(self, issue_id: str, change: IssueChange) -> Issue: ...
+
+
+DatasetChange = Callable[[EvaluationDataset], None]
+"""Edits a dataset in place; ``DatasetStore.modify_dataset`` saves the result."""
+
+
+class DatasetStore(Protocol):
+    """MLflow 3 evaluation datasets: the dataset (with its tags and experiment ids), the datasets of each
+    experiment, and the records, each known by its key, the hash of its inputs (``datasets.record_key``). Record
+    bodies of any size: the adapter keeps large ones out of its table."""
+
+    def insert_dataset(self, dataset: EvaluationDataset) -> None:
+        """Writes the dataset and links it to its experiment ids."""
+
+    def get_dataset(self, dataset_id: str) -> EvaluationDataset | None: ...
+
+    def get_datasets(self, dataset_ids: Collection[str]) -> list[EvaluationDataset]:
+        """The datasets of those ids that exist, in no particular order."""
+
+    def list_dataset_ids(self, experiment_id: str | None) -> list[str]:
+        """The ids of an experiment's datasets; with None, of every dataset."""
+
+    def modify_dataset(self, dataset_id: str, change: DatasetChange) -> EvaluationDataset | None:
+        """Applies ``change`` and saves it (optimistically, retrying on a concurrent write); None if there is no
+        such dataset. Experiment ids added or removed by ``change`` are linked or unlinked."""
+
+    def delete_dataset(self, dataset: EvaluationDataset) -> None:
+        """The dataset, its experiment links and its records."""
+
+    def get_records(self, dataset_id: str, keys: Collection[str]) -> dict[str, DatasetRecord]:
+        """The records of those keys that exist, by key."""
+
+    def put_records(self, records: Mapping[str, DatasetRecord], new: Collection[str]) -> None:
+        """Writes the records (by key); ``new`` names the keys the dataset did not have."""
+
+    def list_records(
+        self, dataset_id: str, after: tuple[int, str] | None, limit: int, max_bytes: int
+    ) -> tuple[list[DatasetRecord], bool]:
+        """Records ordered by (created time, record id) after the cursor: at most ``limit``, and fewer when their
+        bodies pass ``max_bytes`` (at least one); and whether more follow."""
+
+    def delete_records(self, dataset_id: str, keys: Collection[str]) -> int:
+        """Deletes the records of those keys; how many existed."""
 
 
 class ScorerStore(Protocol):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from stratus.domain import messages
+from stratus.domain.datasets import DatasetRecord, EvaluationDataset
 from stratus.domain.deployments import Deployment, HistoryEntry
 from stratus.domain.entities import (
     DatasetInput,
@@ -23,7 +24,14 @@ from stratus.domain.entities import (
     WebhookDelivery,
 )
 from stratus.domain.issues import Issue
-from stratus.domain.ports import ExperimentChange, IssueChange, LoggedModelChange, RunChange, SchemaState
+from stratus.domain.ports import (
+    DatasetChange,
+    ExperimentChange,
+    IssueChange,
+    LoggedModelChange,
+    RunChange,
+    SchemaState,
+)
 from stratus.domain.projection import Columns, ProjectionManifest
 from stratus.domain.projects import ProjectRun
 from stratus.domain.scorers import OnlineScoringConfig, ScorerVersion
@@ -390,6 +398,75 @@ class InMemoryIssueStore:
             change(after)
             self._issues[issue_id] = after
             return copy.deepcopy(after)
+
+
+class InMemoryDatasetStore:
+    """``DatasetStore`` in dicts (record bodies of any size stay in memory)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._datasets: dict[str, EvaluationDataset] = {}
+        self._records: dict[str, dict[str, DatasetRecord]] = {}
+
+    def insert_dataset(self, dataset: EvaluationDataset) -> None:
+        with self._lock:
+            self._datasets[dataset.dataset_id] = copy.deepcopy(dataset)
+            self._records[dataset.dataset_id] = {}
+
+    def get_dataset(self, dataset_id: str) -> EvaluationDataset | None:
+        with self._lock:
+            found = self._datasets.get(dataset_id)
+            return copy.deepcopy(found) if found else None
+
+    def get_datasets(self, dataset_ids: Collection[str]) -> list[EvaluationDataset]:
+        with self._lock:
+            return [copy.deepcopy(self._datasets[i]) for i in dataset_ids if i in self._datasets]
+
+    def list_dataset_ids(self, experiment_id: str | None) -> list[str]:
+        with self._lock:
+            datasets = self._datasets.values()
+            return [d.dataset_id for d in datasets if experiment_id is None or experiment_id in d.experiment_ids]
+
+    def modify_dataset(self, dataset_id: str, change: DatasetChange) -> EvaluationDataset | None:
+        with self._lock:
+            current = self._datasets.get(dataset_id)
+            if current is None:
+                return None
+            after = copy.deepcopy(current)
+            change(after)
+            self._datasets[dataset_id] = after
+            return copy.deepcopy(after)
+
+    def delete_dataset(self, dataset: EvaluationDataset) -> None:
+        with self._lock:
+            self._datasets.pop(dataset.dataset_id, None)
+            self._records.pop(dataset.dataset_id, None)
+
+    def get_records(self, dataset_id: str, keys: Collection[str]) -> dict[str, DatasetRecord]:
+        with self._lock:
+            records = self._records.get(dataset_id, {})
+            return {k: copy.deepcopy(records[k]) for k in keys if k in records}
+
+    def put_records(self, records: Mapping[str, DatasetRecord], new: Collection[str]) -> None:
+        with self._lock:
+            for key, record in records.items():
+                self._records.setdefault(record.dataset_id, {})[key] = copy.deepcopy(record)
+
+    def list_records(
+        self, dataset_id: str, after: tuple[int, str] | None, limit: int, max_bytes: int
+    ) -> tuple[list[DatasetRecord], bool]:
+        with self._lock:
+            ordered = sorted(
+                self._records.get(dataset_id, {}).values(), key=lambda r: (r.created_time, r.dataset_record_id)
+            )
+        if after is not None:
+            ordered = [r for r in ordered if (r.created_time, r.dataset_record_id) > after]
+        return copy.deepcopy(ordered[:limit]), len(ordered) > limit
+
+    def delete_records(self, dataset_id: str, keys: Collection[str]) -> int:
+        with self._lock:
+            records = self._records.get(dataset_id, {})
+            return sum(records.pop(k, None) is not None for k in keys)
 
 
 class InMemoryScorerStore:

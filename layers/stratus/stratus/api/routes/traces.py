@@ -1,13 +1,13 @@
-"""MLflow 3's GenAI traces: ingest and reads of one or a few traces, the metrics the web UI's Overview asks (over no
-traces yet), evaluation dataset searches (none stored yet). Search, tags, assessments, deletion and run links are
-``routes.trace_search`` and ``routes.assessments``.
+"""MLflow 3's GenAI traces: ingest and reads of one or a few traces, the metrics the web UI's Overview asks. Search,
+tags, assessments, deletion and run links are ``routes.trace_search`` and ``routes.assessments``.
 
 * ``build``: ``traces/metrics`` (API 3.0);
 * ``build_v3``: StartTraceV3, GetTraceInfoV3, GetTrace, BatchGetTraces, BatchGetTraceInfos (API 3.0);
 * ``build_legacy``: the v2 ``GET /traces/<id>/info`` (API 2.0);
 * ``build_artifact``: ``get-trace-artifact`` (ajax-api 2.0 and 3.0 only), the spans the UI's trace view renders;
-* ``build_otlp``: ``POST /v1/traces``, OTLP span export (FastAPI-style errors, as the reference's);
-* ``build_datasets``: ``datasets/search``, GET or POST (API 3.0).
+* ``build_otlp``: ``POST /v1/traces``, OTLP span export (FastAPI-style errors, as the reference's).
+
+Evaluation datasets are ``routes.datasets``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from stratus.api import schemas, serialize
 from stratus.api.request import parse
 from stratus.domain import otlp
-from stratus.domain.services.traces import EvaluationDatasetService, TraceAnswer, TraceService
+from stratus.domain.services.traces import TraceAnswer, TraceService
 from stratus.domain.trace_records import StartInfo, TraceRecord, legacy_info_json, parse_duration, parse_timestamp
 from stratus.domain.traces import Aggregation, TraceMetricsQuery
 from stratus.errors import BadRequest, InvalidParameterValue, StratusError
@@ -143,17 +143,6 @@ def build_legacy(service: TraceService) -> Router:
     @router.get("/traces/<trace_id>/info")
     def get_trace_info_v2(trace_id: str) -> dict[str, Any]:
         return {"trace_info": legacy_info_json(service.legacy_info(trace_id))}
-
-    return router
-
-
-def build_datasets(service: EvaluationDatasetService) -> Router:
-    router = Router()
-
-    @router.route("/datasets/search", method=["GET", "POST"])
-    def search_evaluation_datasets() -> dict[str, Any]:
-        req = parse(router, schemas.SearchEvaluationDatasets)
-        return serialize.page("datasets", list(service.search(req.max_results, req.page_token)), None)
 
     return router
 

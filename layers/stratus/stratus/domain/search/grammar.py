@@ -86,6 +86,8 @@ class Dialect:
     dataset_keys: Sequence[str]
     null_entities: Sequence[str]  # entities that accept IS NULL / IS NOT NULL
     quote_invalid_clauses: bool
+    # evaluation datasets (SearchEvaluationDatasetsUtils) word an unknown prefix or attribute their own way
+    identifier_errors: str = "runs"
 
 
 RUN_ENTITY_ALIASES = {
@@ -268,15 +270,17 @@ def _check_comparison_shape(parts: list[Token]) -> None:
 def parse_identifier(identifier: str, valid_attributes: Sequence[str], dialect: Dialect) -> tuple[str, str]:
     """Resolve ``prefix.key`` (or a bare attribute key) to ``(entity, key)``, unquoting the key."""
     entity_name, separator, key = identifier.partition(".")
+    datasets = dialect.identifier_errors == "datasets"
     if not separator:
         entity, key = ATTRIBUTE, entity_name
+    elif datasets and entity_name != "tags":
+        raise InvalidParameterValue(f"Invalid identifier token '{entity_name}' specified")
     else:
         entity = _resolve_entity(entity_name, dialect)
     key = _trim_backticks(_strip_quotes(key))
     if entity == ATTRIBUTE and key not in valid_attributes:
-        raise InvalidParameterValue(
-            f"Invalid attribute key '{key}' specified. Valid keys are '{set_repr(valid_attributes)}'"
-        )
+        valid = f": {set_repr(valid_attributes)}" if datasets else f" '{set_repr(valid_attributes)}'"
+        raise InvalidParameterValue(f"Invalid attribute key '{key}' specified. Valid keys are{valid}")
     if entity == DATASET and key not in dialect.dataset_keys:
         raise InvalidParameterValue(
             f"Invalid dataset key '{key}' specified. Valid keys are '{set_repr(dialect.dataset_keys)}'"

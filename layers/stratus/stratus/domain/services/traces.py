@@ -1,7 +1,7 @@
 """MLflow 3's GenAI traces: ingest (``StartTraceV3`` and OTLP span batches, in either order, into one trace), the
 reads of one or a few traces (info, spans in the OTel proto form, the ``traces.json`` artifact, the legacy v2 info),
-``traces/metrics`` over the stored records and evaluation dataset searches (none stored yet). Search, tags,
-assessments, deletion and run links are ``services.trace_search`` and ``services.assessments``.
+``traces/metrics`` over the stored records. Search, tags, assessments, deletion and run links are
+``services.trace_search`` and ``services.assessments``.
 
 Storage (docs/data-model.md): the trace's record in DynamoDB (``TraceStore``), its spans in S3, one object per OTLP
 batch (``SpanStore``), written once and never rewritten; a span re-sent replaces the earlier one when read.
@@ -395,19 +395,3 @@ def _complete(record: TraceRecord, spans: list[dict]) -> bool:
     except (KeyError, TypeError, ValueError):
         return True
     return len(spans) >= expected
-
-
-class EvaluationDatasetService:
-    """Evaluation dataset searches, as ``SqlAlchemyStore.search_datasets`` checks them."""
-
-    def search(self, max_results: int, page_token: str | None) -> list[Never]:
-        """The datasets (of any experiment, or of the ones named) on one page: none. ``max_results`` 0 is read as
-        unset, which the reference then refuses as ``None``."""
-        if max_results < 1:
-            raise InvalidParameterValue(messages.max_results_not_positive(max_results or None))
-        if max_results > validation.SEARCH_MAX_RESULTS_THRESHOLD:
-            raise InvalidParameterValue(
-                messages.max_results_above_limit(max_results, validation.SEARCH_MAX_RESULTS_THRESHOLD)
-            )
-        parse_page_token(page_token)
-        return []

@@ -36,6 +36,11 @@
 | trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (JSON body), revision, ttl   |
 | trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | a trace linked to a run; ttl                    |
 | schema state        | ``META``           | ``SCHEMA``              | migrations done, running one's cursor, revision |
+| evaluation dataset  | ``DATASET#<id>``   | ``#``                   | name, tags, schema, profile, experiment ids     |
+| dataset listing     | ``DATASETS``       | ``<dataset_id>``        | keys only: every evaluation dataset             |
+| experiment dataset  | ``EXP#<exp_id>``   | ``ED#<dataset_id>``     | keys only: a dataset linked to the experiment   |
+| dataset record key  | ``DATASET#<id>``   | ``K#<record key>``      | created time: where the record is (upserts)     |
+| dataset record      | ``DATASET#<id>``   | ``R#<created:013d>#<record_id>`` | a record: body inline or in S3       |
 
 One GSI, ``RunVersions``: model version keys by ``run_id`` (which only model version items carry).
 
@@ -487,3 +492,46 @@ ALL_ITEMS: tuple[type[StratusItem], ...] = (
     TraceItem,
     TraceRunItem,
 )
+
+
+class EvaluationDatasetItem(StratusItem):
+    """``DATASET#<id>``/``#``: an MLflow 3 evaluation dataset with its tags and the experiments it is linked to."""
+
+    dataset_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    digest = UnicodeAttribute()
+    created_time = NumberAttribute()
+    last_update_time = NumberAttribute()
+    tags = UnicodeAttribute(default="{}")  # JSON: the reference lists tags in the order they were first set
+    schema = UnicodeAttribute(null=True)
+    profile = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    last_updated_by = UnicodeAttribute(null=True)
+    experiment_ids = ListAttribute(default=list)  # type: ignore[var-annotated]
+    num_records = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+
+
+class DatasetLinkItem(StratusItem):
+    """Keys only: ``DATASETS``/``<dataset_id>`` (every dataset) or ``EXP#<exp_id>``/``ED#<dataset_id>`` (the
+    datasets of an experiment): what a dataset search Queries before it reads the datasets in batches."""
+
+
+class DatasetRecordKeyItem(StratusItem):
+    """``DATASET#<id>``/``K#<record key>``: the record with those inputs, as the sort key of its record item."""
+
+    record_sk = UnicodeAttribute()
+
+
+class DatasetRecordItem(StratusItem):
+    """``DATASET#<id>``/``R#<created:013d>#<record_id>``: one record, ordered as the reference pages them. The body
+    (inputs, outputs, expectations, tags, source as JSON) is inline up to 64 KB, else an S3 object (``body_key``)."""
+
+    record_id = UnicodeAttribute()
+    created_time = NumberAttribute()
+    last_update_time = NumberAttribute()
+    created_by = UnicodeAttribute(null=True)
+    last_updated_by = UnicodeAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    body_key = UnicodeAttribute(null=True)
+    body_bytes = NumberAttribute(default=0)

@@ -7,7 +7,7 @@ DeleteObjects per 1,000 keys). Presigned URLs name one method and one key and ex
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -62,6 +62,26 @@ def _attachment(filename: str) -> str:
     if fallback == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> None:
+    """Delete ``keys`` in DeleteObjects requests of at most 1,000 (a missing key is no error)."""
+    with translated():
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+class BucketAdapter:
+    """Base of an adapter on one bucket: its S3 client is made on first use, never at import or construction."""
+
+    def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client) -> None:
+        self._bucket = bucket
+        self._client_factory = client_factory
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._client_factory()
 
 
 class S3ArtifactStore:
@@ -143,9 +163,7 @@ class S3ArtifactStore:
         with translated():
             for page in paginator.paginate(Bucket=self.bucket, Prefix=key.rstrip("/") + "/"):
                 keys.extend(obj["Key"] for obj in page.get("Contents", []))
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        delete_keys(self.client, self.bucket, keys)
         return len(keys)
 
     def presigned_get(self, key: str, filename: str) -> str:

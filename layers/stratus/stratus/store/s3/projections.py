@@ -10,9 +10,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,7 +21,7 @@ from pynamodb.exceptions import DoesNotExist
 from stratus.domain.projection import RUN_ID, Columns, ProjectionManifest
 from stratus.store.dynamodb.errors import translated, written
 from stratus.store.dynamodb.items import ProjectionManifestItem
-from stratus.store.s3.artifacts import default_client
+from stratus.store.s3.artifacts import BucketAdapter
 
 _MANIFEST_SK = "P#"
 _PARALLEL = 8
@@ -29,15 +29,7 @@ _KEEP_VERSIONS = 2
 """The current version and the one before stay: a search that read the previous manifest can still fetch its columns."""
 
 
-class S3RunProjectionStore:
-    def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client) -> None:
-        self._bucket = bucket
-        self._client_factory = client_factory
-
-    @cached_property
-    def _client(self) -> Any:
-        return self._client_factory()
-
+class S3RunProjectionStore(BucketAdapter):
     def manifest(self, experiment_id: str) -> ProjectionManifest | None:
         with translated():
             try:

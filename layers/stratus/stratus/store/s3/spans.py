@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from typing import Any
 
 from stratus.domain.trace_retention import SPAN_OBJECT_TAG
 from stratus.errors import ResourceDoesNotExist
-from stratus.store.s3.artifacts import default_client, translated
+from stratus.store.s3.artifacts import BucketAdapter, default_client, delete_keys, translated
 
 _PARALLEL = 32
 """GETs in flight while reading one trace's batches: a 30,000-span trace sent 5 spans a request is 6,000 objects."""
-_DELETE_BATCH = 1000
 
 
 def spans_prefix(experiment_id: str, trace_id: str) -> str:
@@ -43,17 +41,12 @@ def _tagging(retention_days: int) -> dict[str, str]:
     return {"Tagging": f"{SPAN_OBJECT_TAG}={retention_days}"} if retention_days else {}
 
 
-class S3SpanStore:
+class S3SpanStore(BucketAdapter):
     """``SpanStore`` on the artifact bucket."""
 
     def __init__(self, bucket: str, client_factory: Callable[[], Any] = default_client, ttl_seconds: int = 900) -> None:
-        self._bucket = bucket
-        self._client_factory = client_factory
+        super().__init__(bucket, client_factory)
         self._ttl_seconds = ttl_seconds
-
-    @cached_property
-    def _client(self) -> Any:
-        return self._client_factory()
 
     def put_batch(
         self, experiment_id: str, trace_id: str, batch_id: str, spans: list[dict], *, retention_days: int = 0
@@ -103,11 +96,7 @@ class S3SpanStore:
         return str(self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=self._ttl_seconds))
 
     def delete(self, experiment_id: str, trace_id: str) -> None:
-        keys = self._keys(trace_prefix(experiment_id, trace_id))
-        with translated():
-            for start in range(0, len(keys), _DELETE_BATCH):
-                objects = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
-                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
+        delete_keys(self._client, self._bucket, self._keys(trace_prefix(experiment_id, trace_id)))
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
