@@ -14,11 +14,12 @@ from stratus.api.app import build_traces_api
 from stratus.domain import otlp
 from stratus.domain.services import traces as traces_module
 from stratus.domain.services.assessments import TraceWriteService
+from stratus.domain.services.datasets import EvaluationDatasetService
 from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.trace_search import TraceSearchService
-from stratus.domain.services.traces import EvaluationDatasetService, TraceService
+from stratus.domain.services.traces import TraceService
 from stratus.domain.trace_records import SPAN_SUMMARY_CAP
-from stratus.store.memory import InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
+from stratus.store.memory import InMemoryDatasetStore, InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
 
 TRACE = bytes.fromhex("5f0e8b7a2c1d4e3f9a8b7c6d5e4f3a2b")
 TRACE_ID = f"tr-{TRACE.hex()}"
@@ -68,9 +69,8 @@ def service(traces: InMemoryTraceStore, spans: CountingSpans, monkeypatch: pytes
 
 @pytest.fixture
 def api(service: TraceService, traces: InMemoryTraceStore, spans: CountingSpans) -> Any:
-    return build_traces_api(
-        service, TraceSearchService(traces, spans), TraceWriteService(traces, spans), EvaluationDatasetService()
-    )
+    datasets = EvaluationDatasetService(InMemoryDatasetStore(), ExperimentService(InMemoryTrackingStore(), "s3://b"))
+    return build_traces_api(service, TraceSearchService(traces, spans), TraceWriteService(traces, spans), datasets)
 
 
 def _get(api: Any, path: str, query: dict[str, str]) -> dict[str, Any]:
