@@ -589,6 +589,7 @@ class SpanStore(Protocol):
         """Store a read's answer (JSON too large for a Lambda response) as ``name`` beside the trace's spans, deleted
         with the trace or after ``retention_days``; a presigned GET URL of it."""
 
+
 @dataclass(frozen=True)
 class SchemaState:
     """How far the table's upgrade is: ``version`` migrations done, and the progress of the next one (its own
