@@ -19,6 +19,7 @@ from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.services.trace_search import TraceSearchService
 from stratus.domain.services.traces import TraceService
 from stratus.domain.trace_records import SPAN_SUMMARY_CAP
+from stratus.domain.traces import Aggregation, TraceMetricsQuery
 from stratus.store.memory import InMemoryDatasetStore, InMemorySpanStore, InMemoryTraceStore, InMemoryTrackingStore
 
 TRACE = bytes.fromhex("5f0e8b7a2c1d4e3f9a8b7c6d5e4f3a2b")
@@ -175,3 +176,15 @@ def test_span_filters_see_every_span_of_a_trace_larger_than_its_summary(
     page, _ = TraceSearchService(traces, spans).search(["0"], filter_string, 10, [], None)
 
     assert [r.trace_id for r in page] == ([TRACE_ID] if found else [])
+
+
+def test_the_spans_view_of_traces_metrics_counts_every_span_of_a_trace_larger_than_its_summary(
+    service: TraceService,
+) -> None:
+    """The Overview's span charts (``traces/metrics``, SPANS view) count all of a large trace's spans, as the
+    reference counts its spans table, not only the ones its record summarises."""
+    query = TraceMetricsQuery(("0",), "SPANS", "span_count", (Aggregation("COUNT"),))
+
+    (point,) = service.query_metrics(query)
+
+    assert point.values == {"COUNT": float(SPANS)}

@@ -8,7 +8,8 @@ module reads nothing. Where the reference reads a column, Stratus reads the reco
 
 * trace name, status, session, token counts: the ``mlflow.traceName`` tag, ``state``, the ``mlflow.trace.session``
   metadata, the ``mlflow.trace.tokenUsage`` metadata (``token_count_or_none`` per key);
-* spans: the record's span summaries (``SpanSummary``, the first ``SPAN_SUMMARY_CAP`` spans of a trace);
+* spans: the record's span summaries (``SpanSummary``); a trace with more spans than its record summarises
+  (``spans_cut``) has them all summarised by the caller's ``all_spans`` (the service reads them from S3);
 * assessments: the record's valid assessments, their value text (numbers as doubles) and aggregate value
   (number; ``true``/``false`` and ``"yes"``/``"no"`` as 1/0).
 """
@@ -80,10 +81,12 @@ def compute_metrics(
     records: Iterable[TraceRecord],
     filters: list[MetricsFilter],
     traces_of_run: Callable[[str], frozenset[str]] = lambda _: frozenset(),
+    all_spans: Callable[[TraceRecord], list[SpanSummary]] | None = None,
 ) -> list[MetricDataPoint]:
     """The query's data points over ``records`` (the caller passes at least those in the query's range; this
     function applies the range itself). ``traces_of_run`` answers the ids linked to a run, for
-    ``trace.metadata.`mlflow.sourceRun```."""
+    ``trace.metadata.`mlflow.sourceRun```; ``all_spans`` every span of a record whose summary was cut (the SPANS
+    view then counts them all, as the reference does; without it, the summarised ones)."""
     if not query.aggregations and not query.grouped:
         raise BadRequest(NO_COLUMNS)
     trace_filters = [f for f in filters if f.prefix == TRACE]
@@ -98,7 +101,8 @@ def compute_metrics(
         if query.view_type == "TRACES":
             rows.extend(_trace_rows(query, record))
         elif query.view_type == "SPANS":
-            rows.extend(_span_rows(query, record, span_filters))
+            spans = all_spans(record) if all_spans is not None and record.spans_cut else record.spans
+            rows.extend(_span_rows(query, record, spans, span_filters))
         else:
             rows.extend(_assessment_rows(query, record, assessment_filters))
     rows = [r for r in rows if r.value is not None and all(d is not None for d in r.dimensions)]
@@ -145,8 +149,10 @@ def _trace_rows(query: TraceMetricsQuery, record: TraceRecord) -> Iterator[_Row]
     yield _Row(record.request_time, dims, value)
 
 
-def _span_rows(query: TraceMetricsQuery, record: TraceRecord, filters: list[MetricsFilter]) -> Iterator[_Row]:
-    for span in record.spans:
+def _span_rows(
+    query: TraceMetricsQuery, record: TraceRecord, spans: list[SpanSummary], filters: list[MetricsFilter]
+) -> Iterator[_Row]:
+    for span in spans:
         if not _span_in_range(query, span) or not all(_span_matches(span, f) for f in filters):
             continue
         columns = {

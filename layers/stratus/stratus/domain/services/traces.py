@@ -30,11 +30,13 @@ from stratus.domain.services.experiments import ExperimentService
 from stratus.domain.trace_metrics import compute_metrics, filter_for_view
 from stratus.domain.trace_records import (
     SIZE_STATS,
+    SpanSummary,
     StartInfo,
     TraceRecord,
     apply_spans,
     apply_start,
     new_from_spans,
+    summarize,
     trace_sort_key,
 )
 from stratus.domain.trace_retention import check_default_days, expiry, retention_days
@@ -368,7 +370,11 @@ class TraceService:
             for experiment_id in dict.fromkeys(query.experiment_ids)
             for record in self.read_in_range(experiment_id, query.start_time_ms, query.end_time_ms)
         )
-        return compute_metrics(query, records, filters, functools.cache(self._linked_traces))
+        return compute_metrics(query, records, filters, functools.cache(self._linked_traces), self._all_spans)
+
+    def _all_spans(self, record: TraceRecord) -> list[SpanSummary]:
+        """Every stored span of a trace whose record summarises only its first ``SPAN_SUMMARY_CAP``."""
+        return [summarize(span) for span in self.spans.read(record.experiment_id, record.trace_id)]
 
     def read_in_range(self, experiment_id: str, start_ms: int | None, end_ms: int | None) -> Iterator[TraceRecord]:
         """The experiment's records with ``start_ms <= request_time <= end_ms`` (either bound optional), read in
