@@ -212,19 +212,20 @@ def localstack_lock(url: str) -> Iterator[None]:
 
 
 def fresh_state(url: str, project_dir: Path) -> None:
-    """LocalStack keeps state between tests: empty the template's buckets, drop its tables and create them again."""
+    """LocalStack keeps state between tests: empty every bucket (the template's, and those tests make), drop the
+    template's tables and create them again."""
     from stratus_local.backends import create_tables
     from stratus_local.template import parse_project
 
     project = parse_project(project_dir)
     s3 = client(url, "s3")
-    for bucket in project.buckets:
+    for bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         with contextlib.suppress(s3.exceptions.NoSuchBucket):
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket.name):
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
                 versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
                 keys = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
                 if keys:
-                    s3.delete_objects(Bucket=bucket.name, Delete={"Objects": keys, "Quiet": True})
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
     dynamodb = client(url, "dynamodb")
     tables = project.tables
     for table in tables:

@@ -47,10 +47,7 @@ def table(aws: None) -> Iterator[str]:
 
 @pytest.fixture
 def bucket(aws: None) -> str:
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    for found in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # LocalStack keeps the last test's
-        s3.delete_object(Bucket=BUCKET, Key=found["Key"])
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
     return BUCKET
 
 
