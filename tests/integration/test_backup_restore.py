@@ -10,6 +10,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,9 @@ def artifact_bucket(aws: None) -> Iterator[tuple[Any, str]]:
     s3 = boto3.client("s3")
     [bucket] = [b for b in PROJECT.buckets if b.logical_id == "ArtifactBucket"]
     assert bucket.versioned  # the template's VersioningConfiguration
+    # A name of its own: moto's state is the process's, and an e2e stack in this xdist worker keeps its artifacts in
+    # the template's bucket, which must stay unversioned there (docs/local.md; test_artifacts_client's delete failed).
+    bucket = replace(bucket, name=f"{bucket.name}-versioned-copy")
     create_buckets(s3, [bucket])
     s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})  # as on AWS
     yield s3, bucket.name
