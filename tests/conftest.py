@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import localstack_host
 import pytest
 
+from stratus_local.backends import port_for_child
+
 LOCALSTACK_GROUP = "localstack"  # every [localstack] test runs on one xdist worker, which starts LocalStack once
 
 
@@ -25,7 +27,7 @@ def localstack() -> Iterator[str]:
             return
         reason = f"no LocalStack answers at STRATUS_LOCALSTACK_URL={given}"
     elif localstack_host.is_installed():
-        port = localstack_host.free_port()
+        port = port_for_child()  # LocalStack binds it itself: below the ephemeral range, as for DynamoDB Local
         process = localstack_host.start(port)
         try:
             yield localstack_host.endpoint(f"127.0.0.1:{port}")

@@ -16,7 +16,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -126,12 +125,6 @@ def setup(out=sys.stdout) -> str | None:
         jar.writestr("NoopAgent.class", NOOP_AGENT_CLASS)
     (root / "installed").write_text(LOCALSTACK_VERSION + "\n")
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def healthy(url: str) -> bool:
