@@ -347,12 +347,12 @@ class WsgiRequestHandler(KeepAliveRequestHandler):
                 continue
             sent_length = sent_length or lowered == "content-length"
             self.send_header(name, value)
-        payload = b"".join(chunks)
         bodiless = self.command == "HEAD" or code in (204, 304) or code < 200
         if not sent_length and not bodiless:
-            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Length", str(sum(len(chunk) for chunk in chunks)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if payload and not bodiless:
-            self.wfile.write(payload)
+        if not bodiless:
+            for chunk in chunks:  # not joined: a ranged GET of a large object is one chunk of up to 100 MB
+                self.wfile.write(chunk)
