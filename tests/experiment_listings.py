@@ -26,6 +26,12 @@ def fill_and_compare_experiment_listings(
     tagged, deleted and restored ones), then page every filter, order and view with page sizes that cut tie groups,
     and compare the pages with the same service reading every experiment. Returns the listings compared."""
     service, full_read = service_factory()
+    fill_experiments(service, size)
+    return compare_experiment_listings(service, full_read, page_sizes, views)
+
+
+def fill_experiments(service: Any, size: int) -> list[str]:
+    """Create ``size`` experiments (tags on two in three), renaming, tagging, deleting and restoring some; their ids."""
     ids = [service.create(f"e-{i}", None, {"team": "ab"[i % 2]} if i % 3 else {}) for i in range(size)]
     for i, experiment_id in enumerate(ids):
         if i % 7 == 0:
@@ -36,6 +42,17 @@ def fill_and_compare_experiment_listings(
             service.delete(experiment_id)
         if i % 22 == 0:
             service.restore(experiment_id)
+    return ids
+
+
+def compare_experiment_listings(
+    service: Any,
+    full_read: Any,
+    page_sizes: tuple[int, ...] = (1, 7, 25, 1000),
+    views: tuple[str, ...] = ("ACTIVE_ONLY", "ALL", "DELETED_ONLY"),
+) -> int:
+    """Page every filter, order and view of ``service`` and of ``full_read`` (the same data read whole) and compare
+    the pages; the listings compared."""
     compared = 0
     for filter_string in NEWEST_FIRST_FILTERS:
         for order_by in NEWEST_FIRST_ORDERS:

@@ -81,13 +81,13 @@ def _an_older_table(table: str) -> DynamoRegistryStore:
 def test_an_older_table_is_upgraded_in_place_and_a_second_run_changes_nothing(table: str) -> None:
     """Given a table written in the older layouts,
     when it is upgraded, then every version has its summary and the marker (searches read MVSUM alone), the tag holds
-    numbers, and the schema item says 2 migrations are done; when it is upgraded again, no item changes."""
+    numbers, and the schema item says every migration is done; when it is upgraded again, no item changes."""
     store = _an_older_table(table)
     expected = store._versions_model_by_model()
 
     result = upgrade_table()
 
-    assert (result.version, result.target, result.complete) == (len(MIGRATIONS), 2, True)
+    assert (result.version, result.target, result.complete) == (len(MIGRATIONS), 3, True)
     items = _items(table)
     summaries = sorted(sk for pk, sk in items if pk == "MVSUM")
     assert len(summaries) == 1 + 5 and summaries[0] == "#"
@@ -96,7 +96,7 @@ def test_an_older_table_is_upgraded_in_place_and_a_second_run_changes_nothing(ta
     assert tag == [{"name": "alpha", "version": 1}, {"name": "alpha", "version": 2}, {"name": "x", "version": "v"}]
     assert items[("EXP#0", "M#m-1")]["tags"]["M"]["other"] == {"S": "kept"}
     schema = items[("META", "SCHEMA")]
-    assert (schema["schema_version"], "cursor" in schema) == ({"N": "2"}, False)
+    assert (schema["schema_version"], "cursor" in schema) == ({"N": "3"}, False)
 
     again = upgrade_table()
 
@@ -206,7 +206,7 @@ def test_the_custom_resource_upgrades_and_answers_cloudformation(
 
     [answer] = cloudformation.bodies
     assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] == "stratus-schema"
-    assert answer["Data"] == {"SchemaVersion": "2", "Complete": "true"}
+    assert answer["Data"] == {"SchemaVersion": "3", "Complete": "true"}
     assert (answer["RequestId"], answer["LogicalResourceId"]) == (
         "11111111-1111-1111-1111-111111111111",
         "SchemaUpgrade",
@@ -231,7 +231,7 @@ def test_an_upgrade_longer_than_the_deploy_waits_goes_on_in_a_new_invocation(
     [(arn, payload)] = invoked
     assert arn == context.invoked_function_arn
     function.handler(payload, LambdaContext("stratus-schema-upgrade", timeout_ms=900_000), invoke=pytest.fail)
-    assert DynamoSchemaState().read().version == 2
+    assert DynamoSchemaState().read().version == 3
 
 
 def test_a_failed_upgrade_is_answered_failed_and_a_delete_always_succeeds(

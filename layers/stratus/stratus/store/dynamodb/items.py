@@ -140,7 +140,8 @@ class RunOrderItem(StratusItem):
     """Keys only. ``T#<newest>#<run_id>``, where ``<newest>`` is ``2**63 - 1 - start_time`` in 20 digits, so the
     partition's ``T#`` range lists runs in the order of MLflow's default search (start_time DESC, run_id ASC); it is
     written in the run's own transaction (start times never change). The marker ``T#``, written with the experiment,
-    says the range is complete: experiments created before run order items existed have none and are read whole."""
+    says the range is complete: experiments created before run order items existed are read whole until migration 3
+    (``migrations/search_order.py``) has written their runs' items, then the marker."""
 
 
 class ExperimentOrderItem(StratusItem):
@@ -149,7 +150,8 @@ class ExperimentOrderItem(StratusItem):
     experiments as MLflow orders them by ``creation_time DESC`` (its default) or ``last_update_time DESC``, ties by id.
     ``C#`` is written once with the experiment; ``U#`` is moved in the same transaction as the experiment whenever its
     last update time changes. The marker ``#`` says every experiment of the table has its items (it is written with
-    the Default experiment of a new table); without it, searches read every experiment."""
+    the Default experiment of a new table, and by migration 3 for an older table once every experiment has its items);
+    without it, searches read every experiment."""
 
 
 class ChangeMarkerItem(StratusItem):

@@ -33,7 +33,7 @@ from stratus.domain.entities import (
 from stratus.domain.ports import ExperimentChange, RunChange
 from stratus.errors import Conflict, ResourceAlreadyExists, ResourceDoesNotExist, TemporarilyUnavailable
 from stratus.store.dynamodb.batch import batch_put
-from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated
+from stratus.store.dynamodb.errors import is_condition_failure, is_transaction_conflict, translated, written
 from stratus.store.dynamodb.items import (
     DATA_SHARDS,
     ChangeMarkerItem,
@@ -759,6 +759,147 @@ def _back_off(attempt: int) -> None:
     """Wait before re-reading a run another writer changed: full jitter, so that writers racing for one run spread
     out instead of colliding again (at most ~3 s over all attempts)."""
     time.sleep(random.uniform(0, min(_RACE_BACKOFF_CAP_S, _RACE_BACKOFF_BASE_S * 2**attempt)))  # noqa: S311 - jitter
+
+
+# -------------------------------------------------------------------- order items of older data (migration 3)
+# What ``insert_experiment`` and ``insert_run`` write, written for experiments and runs created before those items
+# existed (``migrations.search_order`` drives these a page at a time). Every put is conditional on the item being
+# absent, so a step repeated, or run by two upgraders at once, writes nothing more.
+
+
+def experiments_after(after: str | None, count: int) -> list[Experiment]:
+    """Up to ``count`` experiments in the ``EXPERIMENTS`` partition's order (by sort key, ``E#<id>``), after the
+    experiment ``after`` (None: from the first)."""
+    connection = ExperimentItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+    start = None if after is None else {"pk": {"S": "EXPERIMENTS"}, "sk": {"S": f"E#{after}"}}
+    with translated():
+        page = connection.query("EXPERIMENTS", None, consistent_read=True, limit=count, exclusive_start_key=start)
+    return [_experiment_of_raw(raw) for raw in page.get("Items", ())]
+
+
+def backfill_experiment_order(experiment: Experiment) -> None:
+    """Put the experiment's missing ``C#`` and ``U#`` items. The ``U#`` item depends on the last update time, which a
+    change moves in its own transaction (deleting the item of the time before), so the puts are conditioned on the
+    experiment still having the time read: an experiment changed meanwhile (renamed, deleted, restored) is read
+    again, and never keeps an item of a time it no longer has."""
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            _back_off(attempt)
+        wanted = [
+            _experiment_order(_CREATED, experiment.creation_time, experiment.experiment_id),
+            _experiment_order(_UPDATED, experiment.last_update_time, experiment.experiment_id),
+        ]
+        missing = _missing(wanted)
+        if not missing:
+            return
+        if _put_experiment_order(experiment, missing):
+            return
+        current = DynamoTrackingStore().get_experiment(experiment.experiment_id)
+        if current is None:  # experiments are never removed; nothing to order if one were
+            return
+        experiment = current
+    raise TemporarilyUnavailable(f"Experiment {experiment.experiment_id} kept changing during the upgrade; retry.")
+
+
+def _put_experiment_order(experiment: Experiment, missing: list[StratusItem]) -> bool:
+    """One transaction: the experiment's last update time as read, and each missing item still absent; False when
+    either no longer holds (or another transaction held an item), so that the caller reads again."""
+    same_time = ExperimentItem.last_update_time == experiment.last_update_time
+    with translated():
+        try:
+            with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
+                tx.condition_check(ExperimentItem, "EXPERIMENTS", f"E#{experiment.experiment_id}", condition=same_time)
+                for item in missing:
+                    tx.save(item, condition=ExperimentOrderItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if is_condition_failure(exc) or is_transaction_conflict(exc):
+                return False
+            raise
+    return True
+
+
+def complete_experiment_order() -> None:
+    """The ``EXPORDER`` marker: every experiment has its order items (experiments created from now on write their
+    own), so searches newest first read the order instead of every experiment."""
+    marker = ExperimentOrderItem(pk=_EXPERIMENT_ORDER, sk=_EXPERIMENT_ORDER_MARKER)
+    written(lambda: marker.save(condition=ExperimentOrderItem.pk.does_not_exist()))
+
+
+def has_run_order(experiment_id: str) -> bool:
+    """Whether the experiment has its ``T#`` marker (all its runs have their order items)."""
+    with translated():
+        try:
+            RunOrderItem.get(f"EXP#{experiment_id}", _ORDER_MARKER, consistent_read=True, attributes_to_get=["pk"])
+        except DoesNotExist:
+            return False
+    return True
+
+
+def backfill_run_order(
+    experiment_id: str, start: dict[str, Any] | None, items: int
+) -> tuple[dict[str, Any] | None, int]:
+    """Put the missing run order items of the runs whose info item is in the next page (at most ``items`` run items
+    read) of the experiment's ``R#`` range after the key ``start``; the key to go on from (None: every run is done)
+    and the number of items read. A run's item is set by its start time and id, neither of which ever changes, so a
+    run created meanwhile (whose own transaction writes the same item) can neither get a second one nor a wrong one;
+    a deleted run keeps its item, as one created today does."""
+    connection = RunItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+    partition = f"EXP#{experiment_id}"
+    with translated():
+        page = connection.query(
+            partition,
+            RunItem.sk.between("R#", _RUNS_END),
+            filter_condition=RunItem.kind == RunInfoItem,
+            attributes_to_get=["sk", "body"],
+            consistent_read=True,
+            limit=items,
+            exclusive_start_key=start,
+        )
+    wanted = []
+    for raw in page.get("Items", ()):
+        run_id, start_time = raw["sk"]["S"].split("#", 2)[1], json.loads(raw["body"]["S"])["st"]
+        wanted.append(RunOrderItem(pk=partition, sk=_order_key(start_time, run_id)))
+    missing = _missing(wanted)
+
+    def put(item: StratusItem) -> None:
+        written(lambda: item.save(condition=RunOrderItem.pk.does_not_exist()))
+
+    if len(missing) <= 1:
+        for item in missing:
+            put(item)
+    else:
+        with ThreadPoolExecutor(max_workers=_PARALLEL_WRITES) as pool:
+            list(pool.map(put, missing))
+    return page.get("LastEvaluatedKey"), int(page.get("ScannedCount", 0))
+
+
+def complete_run_order(experiment_id: str) -> None:
+    """After every run of the experiment has its order item: the ``T#`` marker (the web UI's run table reads the
+    order from now on), then a change marker for its newest run, as any write to that run would put. The projector,
+    woken by new markers on the table's stream, then makes the experiment's first projection if it has enough runs:
+    without the ``T#`` marker it never did (``has_runs`` is False), and would have waited for a write to the
+    experiment. The run did not change, so a search or projector that reads it from the table finds it as it is."""
+    partition = f"EXP#{experiment_id}"
+    marker = RunOrderItem(pk=partition, sk=_ORDER_MARKER)
+    written(lambda: marker.save(condition=RunOrderItem.pk.does_not_exist()))
+    connection = RunOrderItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+    with translated():
+        page = connection.query(
+            partition, RunOrderItem.sk.between(_ORDER_MARKER, _ORDER_END), consistent_read=True, limit=2
+        )
+    newest = [raw["sk"]["S"] for raw in page.get("Items", ()) if raw["sk"]["S"] != _ORDER_MARKER]
+    if newest:
+        with translated():
+            _marker(experiment_id, newest[0].rsplit("#", 1)[1], _now_ms()).save()
+
+
+def _missing(items: list[StratusItem]) -> list[StratusItem]:
+    """The items (of distinct keys) whose key is not in the table (strongly consistent BatchGetItem of the keys)."""
+    if not items:
+        return []
+    keys = [{"pk": {"S": item.pk}, "sk": {"S": item.sk}} for item in items]
+    present = {(raw["pk"]["S"], raw["sk"]["S"]) for raw in _batch_get_raw(keys)}
+    return [item for item in items if (item.pk, item.sk) not in present]
 
 
 # -------------------------------------------------------------------- dataset summaries

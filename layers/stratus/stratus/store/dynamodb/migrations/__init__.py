@@ -14,11 +14,13 @@ from stratus.domain.ports import Migration
 from stratus.domain.upgrades import UpgradeResult, upgrade
 from stratus.store.dynamodb.migrations.model_versions_tag import ModelVersionsTagNumbers
 from stratus.store.dynamodb.migrations.schema import DynamoSchemaState
+from stratus.store.dynamodb.migrations.search_order import SearchOrderItems
 from stratus.store.dynamodb.migrations.version_summaries import VersionSummaries
 
 MIGRATIONS: tuple[Migration, ...] = (
     VersionSummaries(),  # 1: every model version gets its MVSUM summary, then the marker
     ModelVersionsTagNumbers(),  # 2: mlflow.modelVersions entries hold the version as a number
+    SearchOrderItems(),  # 3: older runs and experiments get their search order items, then the markers
 )
 
 
