@@ -512,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - three parts, 
                 large = big_trace(bench, meters, bench.http.create_experiment("big-trace"), args.big_spans)
                 sends = max(1, -(-args.big_spans // BIG_BATCH))
                 print(
-                    f"  sent in {sends} requests of {BIG_BATCH} spans in {large.seconds:.1f} s; per request: DynamoDB "
-                    f"{large.sent.operations_text()} (all {sends}), WCU {large.sent.wcu / sends:.1f}"
+                    f"  sent in {sends} requests of {BIG_BATCH} spans in {large.seconds:.1f} s; DynamoDB in all: "
+                    f"{large.sent.operations_text()}; WCU {large.sent.wcu / sends:.1f} a request"
                 )
                 print_opened(large.opened)
                 report["big"] = [
