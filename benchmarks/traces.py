@@ -1,14 +1,16 @@
 """GenAI traces at scale through ``stratus local`` (issue 15 item 6).
 
     python -m benchmarks.traces [--ingest-spans 20000] [--spans-per-trace 10] [--batch-spans 100] [--threads 4]
-        [--traces 1000000] [--big-spans 30000] [--page-repeat 5] [--smoke]
+        [--traces 1000000] [--big-spans 30000] [--page-repeat 5] [--smoke] [--profile FILE]
 
 Three parts, on one fresh ephemeral local stack (DynamoDB Local, embedded S3), with the DynamoDB requests and read
 units (``benchmarks.dynamo_meter``) and the S3 requests (counted at the embedded moto server) of each call:
 
 1. **Ingest**: ``--ingest-spans`` spans sent to ``POST /v1/traces`` over HTTP as OTLP protobuf, ``--batch-spans`` a
    request (whole traces of ``--spans-per-trace`` spans; the stock client sends 5 spans a request by default, an
-   OpenTelemetry SDK's batch processor up to 512), from ``--threads`` client threads: spans per second.
+   OpenTelemetry SDK's batch processor up to 512), from ``--threads`` client threads: spans per second, and per
+   request the handler's time and the time spent in each kind of DynamoDB request. ``--profile FILE`` runs the trace
+   function's handler under cProfile meanwhile and prints where its thread spent its time.
 2. **A large experiment**: ``--traces`` trace records bulk-loaded into the stack's DynamoDB Local with the store's
    own items (``store.dynamodb.traces``) in BatchWriteItem requests of 25 from 8 threads, not through the API (the
    API would take hours at this size on 2 CPUs: see part 1's rate). Each record is what a 3-span trace leaves (info,
@@ -17,21 +19,25 @@ units (``benchmarks.dynamo_meter``) and the S3 requests (counted at the embedded
    default (no filter, newest first) and one filtered by a tag and status in timestamp order; the first call after
    the load (nothing of this experiment read by the server before) and the median of ``--page-repeat`` more.
 3. **A large trace**: one trace of ``--big-spans`` spans (each with about 300 bytes of inputs and outputs: well over
-   6 MB of span JSON) sent over OTLP in requests of 100 spans, then opened with the stock client
+   6 MB of span JSON) sent over OTLP in requests of 100 spans (what each request wrote: after the second, each
+   rewrites a record whose 200-span summary is full), then opened with the stock client
    (``MlflowClient().get_trace``: GetTraceInfoV3, then ``traces/get``) and through the web UI's route
    (``ajax-api/3.0/mlflow/get-trace-artifact``), each twice: the first read assembles and stores the answer, the
    second finds it stored. The answer is a 307 to a presigned S3 URL that ``requests`` follows.
 
 ``--smoke`` runs all three at a tiny size (seconds) for the CI smoke test, with the size over which a read's answer is
 stored in S3 and redirected to lowered from 4 MiB to 100 KB, so that part 3's 300-span trace takes that path.
-Results: docs/benchmarks.md, "Traces".
+Results: docs/benchmarks.md, "Traces". ``benchmarks.traces_ab`` runs part 1 for two versions side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import sys
 import threading
 import time
@@ -49,7 +55,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from benchmarks.dynamo_meter import DynamoMeter, Usage
-from benchmarks.harness import Bench, describe, local_stack
+from benchmarks.harness import Bench, Timing, describe, local_stack
 from benchmarks.local_scale import Meters, Progress
 from benchmarks.tracking import machine
 from stratus.domain.services import traces as traces_service
@@ -140,6 +146,37 @@ class Ingest:
     seconds: float
     usage: Usage
     s3: Counter[str]
+    handler: Timing
+
+
+class HandlerProfile:
+    """cProfile around the TracesFunction's handler (one invocation at a time, as ``stratus local`` runs it). Only the
+    handler's own thread is seen: work it hands to a thread pool shows as waiting for it."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.profile = cProfile.Profile()
+        function = bench.stack.functions.functions["TracesFunction"] if bench.stack.functions else None
+        if function is None:
+            raise RuntimeError("the stack has no TracesFunction")
+        handler = function.load()
+        self._lock = threading.Lock()
+
+        def profiled(event: dict[str, Any], context: Any) -> Any:
+            with self._lock:
+                self.profile.enable()
+                try:
+                    return handler(event, context)
+                finally:
+                    self.profile.disable()
+
+        function._handler = profiled  # noqa: SLF001 - benchmarks may look inside the local stack
+
+    def report(self, path: Path, lines: int = 30) -> str:
+        """The top ``lines`` functions by cumulative time (the stats also saved to ``path``)."""
+        self.profile.dump_stats(str(path))
+        out = io.StringIO()
+        pstats.Stats(self.profile, stream=out).sort_stats("cumulative").print_stats(lines)
+        return out.getvalue()
 
 
 def ingest(bench: Bench, meters: Meters, experiment_id: str, args: argparse.Namespace) -> Ingest:
@@ -156,6 +193,7 @@ def ingest(bench: Bench, meters: Meters, experiment_id: str, args: argparse.Name
 
     meters.meter.reset()
     meters.s3_requests()
+    bench.clock.take()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         list(pool.map(one_request, range(requests_total)))
@@ -166,7 +204,16 @@ def ingest(bench: Bench, meters: Meters, experiment_id: str, args: argparse.Name
         seconds,
         meters.meter.take(),
         meters.s3_requests(),
+        bench.clock.take(),
     )
+
+
+def dynamo_seconds(usage: Usage) -> Counter[str]:
+    """Time spent in DynamoDB requests by operation (summed over threads)."""
+    spent: Counter[str] = Counter()
+    for call in usage.calls:
+        spent[call.operation] += call.seconds
+    return spent
 
 
 def print_ingest(result: Ingest, args: argparse.Namespace) -> None:
@@ -179,6 +226,12 @@ def print_ingest(result: Ingest, args: argparse.Namespace) -> None:
         f"**{result.spans / result.seconds:,.0f} spans/s** ({result.requests / result.seconds:.0f} requests/s)"
     )
     print(f"  per request: DynamoDB {operations}; WCU {result.usage.wcu / result.requests:.1f}; S3 {s3}")
+    n = result.requests
+    waits = ", ".join(f"{op} {ms * 1000 / n:.0f}" for op, ms in sorted(dynamo_seconds(result.usage).items()))
+    print(
+        f"  per request: handler {result.handler.seconds * 1000 / n:.0f} ms wall, "
+        f"{result.handler.cpu_seconds * 1000 / n:.0f} ms CPU of its thread; DynamoDB ms (over threads) {waits}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------- part 2
@@ -350,12 +403,21 @@ def open_like_the_ui(base_url: str, trace_id: str, spans: int) -> str:
     return f"{found:,} spans, {len(response.content) / 2**20:.1f} MiB, HTTP {hops}"
 
 
-def big_trace(bench: Bench, meters: Meters, experiment_id: str, spans: int) -> tuple[float, list[Opened]]:
+@dataclass
+class BigTrace:
+    seconds: float
+    sent: Usage
+    """What sending it cost: every request after the second rewrites a record whose summary is full (200 spans)."""
+    opened: list[Opened]
+
+
+def big_trace(bench: Bench, meters: Meters, experiment_id: str, spans: int) -> BigTrace:
     import mlflow  # noqa: F401, PLC0415 - imported before the clock starts: the first get_trace must not time it
 
     meters.meter.reset()
     meters.s3_requests()
     trace_id, seconds = send_big_trace(bench, experiment_id, spans)
+    sent = meters.meter.take()
     base = bench.stack.base_url
     opened = []
     for attempt in ("first", "second"):
@@ -366,7 +428,7 @@ def big_trace(bench: Bench, meters: Meters, experiment_id: str, spans: int) -> t
         opened.append(
             timed_open(meters, f"UI get-trace-artifact ({attempt})", lambda: open_like_the_ui(base, trace_id, spans))
         )
-    return seconds, opened
+    return BigTrace(seconds, sent, opened)
 
 
 def print_opened(opened: list[Opened]) -> None:
@@ -392,6 +454,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="everything tiny, for the CI smoke test")
     parser.add_argument("--skip", action="append", default=[], choices=("ingest", "search", "big"))
     parser.add_argument("--json", type=Path, help="also write the figures to this file (the smoke test reads it)")
+    parser.add_argument("--profile", type=Path, help="cProfile the trace handler in part 1; stats to this file")
     args = parser.parse_args(argv)
     if args.smoke:
         args.ingest_spans, args.traces, args.big_spans, args.page_repeat = 200, 1_000, 300, 1
@@ -402,6 +465,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def usage_json(usage: Usage, s3: Counter[str]) -> dict[str, Any]:
     return {"dynamodb": dict(usage.by_operation), "rcu": usage.rcu, "wcu": usage.wcu, "s3": dict(s3)}
+
+
+def ingest_json(result: Ingest) -> dict[str, Any]:
+    figures = {"spans": result.spans, "requests": result.requests, "seconds": result.seconds}
+    figures |= {"handler_seconds": result.handler.seconds, "handler_cpu_seconds": result.handler.cpu_seconds}
+    return figures | usage_json(result.usage, result.s3)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - three parts, each printed and reported
@@ -417,10 +486,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - three parts, 
             meters = Meters(bench, meter)
             if "ingest" not in args.skip:
                 print("\n1. OTLP ingest over HTTP")
+                profile = HandlerProfile(bench) if args.profile else None
                 result = ingest(bench, meters, bench.http.create_experiment("ingest"), args)
                 print_ingest(result, args)
-                report["ingest"] = {"spans": result.spans, "requests": result.requests, "seconds": result.seconds}
-                report["ingest"] |= usage_json(result.usage, result.s3)
+                report["ingest"] = ingest_json(result)
+                if profile and args.profile:
+                    print(profile.report(args.profile))
             if "search" not in args.skip:
                 print(f"\n2. One experiment of {args.traces:,} traces")
                 big = bench.http.create_experiment("traces-scale")
@@ -438,13 +509,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - three parts, 
                 ]
             if "big" not in args.skip:
                 print(f"\n3. One trace of {args.big_spans:,} spans")
-                seconds, opened = big_trace(bench, meters, bench.http.create_experiment("big-trace"), args.big_spans)
-                print(f"  sent in {args.big_spans // BIG_BATCH} requests of {BIG_BATCH} spans in {seconds:.1f} s")
-                print_opened(opened)
+                large = big_trace(bench, meters, bench.http.create_experiment("big-trace"), args.big_spans)
+                sends = max(1, -(-args.big_spans // BIG_BATCH))
+                print(
+                    f"  sent in {sends} requests of {BIG_BATCH} spans in {large.seconds:.1f} s; DynamoDB in all: "
+                    f"{large.sent.operations_text()}; WCU {large.sent.wcu / sends:.1f} a request"
+                )
+                print_opened(large.opened)
                 report["big"] = [
                     {"label": o.label, "seconds": o.seconds, "detail": o.detail} | usage_json(o.usage, o.s3)
-                    for o in opened
+                    for o in large.opened
                 ]
+                report["big_sent"] = {"requests": sends, "seconds": large.seconds} | usage_json(large.sent, Counter())
     finally:
         meter.uninstall()
     if args.json:

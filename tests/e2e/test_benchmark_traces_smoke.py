@@ -36,9 +36,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_every_ingest_request_stores_each_trace_once(report: dict) -> None:
     ingest = report["ingest"]
-    traces = ingest["spans"] // 10
+    traces, requests = ingest["spans"] // 10, ingest["requests"]
+    assert requests < traces  # ten 10-span traces a request
     assert ingest["s3"] == {"PUT": traces}  # one span object per trace of a request
-    assert ingest["dynamodb"]["TransactWriteItems"] == traces  # each new trace: its record and pointer
+    assert ingest["dynamodb"]["BatchGetItem"] == requests  # the pointers of a request's traces, read at once
+    assert ingest["dynamodb"]["TransactWriteItems"] == requests  # its new traces' records and pointers, created at once
 
 
 def test_a_search_page_reads_one_page_of_the_experiment(report: dict) -> None:

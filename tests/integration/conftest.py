@@ -59,11 +59,41 @@ def _written_items(operation: str, params: dict[str, Any]) -> list[dict[str, Any
     return []
 
 
+ITEM_LIMIT = 400 * 1024
+TRANSACTION_LIMIT = 4 * 1024 * 1024
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    """DynamoDB's size of an attribute value (strings and binaries their length, numbers about their digits)."""
+    ((kind, data),) = value.items()
+    if kind in ("S", "N"):
+        return len(str(data).encode())
+    if kind == "B":
+        return len(data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + _value_bytes(v) for k, v in data.items())
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(v) for v in data)
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(x) if isinstance(x, bytes) else len(str(x).encode()) for x in data)
+    return 1
+
+
+def _item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
 def check_dynamodb_rules(operation: str, params: dict[str, Any]) -> None:
-    """AWS rules that moto does not enforce (it accepts a 26-item batch, repeated keys, an empty index key)."""
-    for item in _written_items(operation, params):
+    """AWS rules that moto does not enforce (it accepts a 26-item batch, repeated keys, an empty index key, an item
+    over 400 KB, a transaction over 4 MB)."""
+    written = _written_items(operation, params)
+    for item in written:
         empty = [key for key in _index_keys() if item.get(key) == {"S": ""}]
         assert not empty, f"{operation} writes an empty string to index key {empty} (AWS refuses it)"
+        assert _item_bytes(item) <= ITEM_LIMIT, f"{operation} writes an item of {_item_bytes(item)} bytes (AWS: 400 KB)"
+    if operation == "TransactWriteItems":
+        total = sum(_item_bytes(item) for item in written)
+        assert total <= TRANSACTION_LIMIT, f"TransactWriteItems of {total} bytes (AWS allows 4 MB)"
     if operation == "BatchWriteItem":
         requests = [r for table in params["RequestItems"].values() for r in table]
         assert len(requests) <= 25, f"BatchWriteItem with {len(requests)} items (AWS allows 25)"

@@ -537,13 +537,19 @@ class TraceStore(Protocol):
         read of this port, whether or not the table's TTL has deleted it yet (``trace_retention.expired``)."""
 
     def get_many(self, trace_ids: list[str]) -> list[TraceRecord]:
-        """The records of those ids that exist (missing ids left out, duplicates once), in no particular order."""
+        """The records of those ids that exist (missing ids left out, duplicates once), in no particular order; read
+        as ``get`` reads one (consistently, expired ones gone), a few requests for any number of ids."""
 
     def put(self, record: TraceRecord, *, previous: TraceRecord | None) -> bool:
         """Create (``previous`` None) or replace ``previous`` by ``record`` (which may have moved experiment or
         request time). Writes revision ``previous.revision + 1`` (1 for a create) and sets it on ``record``. False
         when someone saved the trace since ``previous`` was read (or it exists unexpired, for a create). The record,
         its pointer and its run links expire at ``record.expires_at`` (epoch seconds; None: kept)."""
+
+    def put_many(self, changes: list[tuple[TraceRecord, TraceRecord | None]]) -> list[bool]:
+        """``put(record, previous=previous)`` for each pair (of distinct traces), in fewer requests; whether each
+        was saved, in order. A trace that lost is False as with ``put`` (and one the store gave up on after others'
+        failures too): the caller re-reads it."""
 
     def delete(self, records: list[TraceRecord]) -> None:
         """Remove the records (their run links are left; readers drop links to missing traces)."""

@@ -564,6 +564,9 @@ class InMemoryTraceStore:
             self._records[record.trace_id] = copy.deepcopy(record)
             return True
 
+    def put_many(self, changes: list[tuple[TraceRecord, TraceRecord | None]]) -> list[bool]:
+        return [self.put(record, previous=previous) for record, previous in changes]
+
     def delete(self, records: list[TraceRecord]) -> None:
         with self._lock:
             for record in records:

@@ -14,12 +14,13 @@ import functools
 import hashlib
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Never
+from typing import Any, Never
 
 from stratus.domain import messages, otlp, validation
 from stratus.domain.entities import ACTIVE, Experiment
@@ -48,20 +49,13 @@ METRICS_PAGE_SIZE = 500
 PUT_ATTEMPTS = 8
 """How often a trace update is retried after losing a race to another writer of the same trace."""
 TRACES_IN_PARALLEL = 8
-"""Traces of one OTLP request stored at once (each is a GetItem or two, a PUT and a conditional write)."""
+"""Span objects of one OTLP request PUT at once (and traces retried at once after a lost race)."""
 LARGE_ANSWER_BYTES = 4 * 1024 * 1024
 """A read's answer larger than this, as the Lambda response carries it (a JSON string: every quote and backslash
 escaped), is stored in S3 and answered by a redirect to it: a Lambda response holds about 6 MB."""
 
 Render = Callable[[list[tuple[TraceRecord, list[dict]]]], bytes]
 """Turns traces (record and spans) into the body of a read's answer."""
-
-
-class Unread:
-    """A record not read yet (``None`` means read and absent)."""
-
-
-UNREAD = Unread()
 
 
 @dataclass(frozen=True)
@@ -113,6 +107,8 @@ class TraceService:
         self._new_batch = new_batch
         self._default_days = check_default_days(default_retention_days)
         self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @property
     def traces(self) -> TraceStore:
@@ -153,41 +149,79 @@ class TraceService:
     def log_spans(self, experiment_id: str, batch: list[otlp.TraceSpans], run_id: str | None = None) -> None:
         """One OTLP export request: each trace's spans stored as one batch in S3, then its record brought up to
         date (created in ``experiment_id`` if new; an existing trace keeps its experiment). Retries are safe: a span
-        re-sent replaces itself. ``run_id`` links the traces whose root span is in the request to that run."""
-        experiment = functools.cache(functools.partial(self._experiment_for_new_trace, experiment_id))
-        if len(batch) == 1:
-            saved = [self._log_trace_spans(experiment, batch[0])]
-        else:  # an OpenTelemetry SDK's batch carries many traces: each is a few requests' wait, written side by side
-            with ThreadPoolExecutor(max_workers=min(TRACES_IN_PARALLEL, len(batch))) as pool:
-                saved = list(pool.map(functools.partial(self._log_trace_spans, experiment), batch))
-        expiries = {record.trace_id: record.expires_at for record in saved}
+        re-sent replaces itself. ``run_id`` links the traces whose root span is in the request to that run.
+
+        An OpenTelemetry SDK's batch carries the spans of many traces, so the request's records are read together
+        (``get_many``) and written together (``put_many``: new traces in shared transactions); a trace whose write
+        lost to another writer is then brought up to date on its own, re-read and retried (``_update``)."""
+        current = {record.trace_id: record for record in self.traces.get_many([g.trace_id for g in batch])}
+        experiment = None
+        if any(group.trace_id not in current for group in batch):
+            experiment = self._experiment_for_new_trace(experiment_id)
+        plans = [self._plan(group, current.get(group.trace_id), experiment) for group in batch]
+        self._each(self._put_spans, plans)
+        saved = self._save_span_plans(plans)
+        moved = [
+            (plan.target, record)
+            for plan, record in zip(plans, saved, strict=True)
+            if record.experiment_id != plan.target
+        ]
+        self._each(lambda pair: self._move_spans(*pair), moved)  # StartTraceV3 moved the trace meanwhile
         if run_id:
             roots = [g.trace_id for g in batch if any(not s.get("parent_span_id") for s in g.spans)]
             if roots:
-                self.traces.link_run(run_id, roots, expires_at=expiries)
+                self.traces.link_run(run_id, roots, expires_at={record.trace_id: record.expires_at for record in saved})
 
-    def _log_trace_spans(self, experiment_of: Callable[[], Experiment], group: otlp.TraceSpans) -> TraceRecord:
-        """One trace's spans of a request; ``experiment_of()`` reads the request's experiment (once a request)."""
-        current = self.traces.get(group.trace_id)
-        experiment: Experiment | None = None
-        if current is None:
-            experiment = experiment_of()
-            target, days = experiment.experiment_id, retention_days(experiment.tags, self._default_days)
-        else:
-            target, days = current.experiment_id, current.retention_days
-        self.spans.put_batch(target, group.trace_id, self._new_batch(), group.spans, retention_days=days)
+    def _plan(self, group: otlp.TraceSpans, previous: TraceRecord | None, experiment: Experiment | None) -> _SpanPlan:
+        if previous is not None:
+            return _SpanPlan(group, previous, previous.experiment_id, previous.retention_days)
+        assert experiment is not None, "a new trace goes to the request's experiment"
+        days = retention_days(experiment.tags, self._default_days)
+        return _SpanPlan(group, None, experiment.experiment_id, days, experiment.artifact_location)
 
-        def change(record: TraceRecord) -> None:
-            apply_spans(record, group.spans, group.resource)
+    def _put_spans(self, plan: _SpanPlan) -> None:
+        trace_id = plan.group.trace_id
+        self.spans.put_batch(plan.target, trace_id, self._new_batch(), plan.group.spans, retention_days=plan.days)
 
-        def create() -> TraceRecord:  # (deleted since read: made again in its experiment, kept as long)
-            location = experiment.artifact_location if experiment else ""
-            return self._retained(new_from_spans(group.trace_id, target, location), days)
+    def _create_for(self, plan: _SpanPlan) -> TraceRecord:
+        """The trace's new record (also when it was deleted since read: made again where its spans went)."""
+        record = new_from_spans(plan.group.trace_id, plan.target, plan.artifact_location)
+        return self._retained(record, plan.days)
 
-        saved, _ = self._update(group.trace_id, change, create, current)
-        if saved.experiment_id != target:  # StartTraceV3 moved it meanwhile
-            self._move_spans(target, saved)
-        return saved
+    def _save_span_plans(self, plans: list[_SpanPlan]) -> list[TraceRecord]:
+        """Each plan's record saved: all at once from the records read, then each that lost on its own."""
+        records: list[TraceRecord] = []
+        for plan in plans:
+            record = copy.deepcopy(plan.previous) if plan.previous else self._create_for(plan)
+            plan.change(record)
+            records.append(record)
+        to_write = [i for i, plan in enumerate(plans) if not plan.unchanged(records[i])]
+        written = self.traces.put_many([(records[i], plans[i].previous) for i in to_write])
+        lost = [i for i, done in zip(to_write, written, strict=True) if not done]
+
+        def retry(index: int) -> None:
+            plan = plans[index]
+            records[index], _ = self._update(
+                plan.group.trace_id, plan.change, functools.partial(self._create_for, plan)
+            )
+
+        self._each(retry, lost)
+        return records
+
+    def _each(self, work: Callable[[Any], object], items: Sequence[Any]) -> None:
+        """``work`` on every item, side by side when there are several (each is a request's wait or a few)."""
+        if len(items) == 1:
+            work(items[0])
+        elif items:
+            list(self._workers().map(work, items))
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The threads of ``_each``, made on first use and kept for later invocations (starting 8 threads took tens
+        of ms a request on a busy machine)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=TRACES_IN_PARALLEL, thread_name_prefix="trace-ingest")
+            return self._pool
 
     def _retained(self, record: TraceRecord, days: int) -> TraceRecord:
         """A new record kept ``days`` from now (``domain.trace_retention``)."""
@@ -208,12 +242,10 @@ class TraceService:
         trace_id: str,
         change: Callable[[TraceRecord], None],
         create: Callable[[], TraceRecord],
-        read: TraceRecord | None | Unread = UNREAD,
     ) -> tuple[TraceRecord, TraceRecord | None]:
-        """Apply ``change`` to the stored record (or a new one), saved conditionally; retried on a lost race. ``read``:
-        the record as the caller just read it (None: there was none), used for the first attempt."""
+        """Apply ``change`` to the stored record (or a new one), saved conditionally; retried on a lost race."""
         for attempt in range(PUT_ATTEMPTS):
-            previous = self.traces.get(trace_id) if attempt or isinstance(read, Unread) else read
+            previous = self.traces.get(trace_id)
             record = copy.deepcopy(previous) if previous else create()
             change(record)
             if self.traces.put(record, previous=previous):
@@ -393,6 +425,26 @@ class TraceService:
 
     def _linked_traces(self, run_id: str) -> frozenset[str]:
         return frozenset(self.traces.traces_of_run(run_id))
+
+
+@dataclass(frozen=True)
+class _SpanPlan:
+    """One trace of an OTLP request: its spans, its record as read before (None: new), and where its spans go (the
+    record's experiment and retention; for a new trace, the request's experiment and what its tag says)."""
+
+    group: otlp.TraceSpans
+    previous: TraceRecord | None
+    target: str
+    days: int
+    artifact_location: str = ""
+
+    def change(self, record: TraceRecord) -> None:
+        apply_spans(record, self.group.spans, self.group.resource)
+
+    def unchanged(self, record: TraceRecord) -> bool:
+        """Nothing to write: every span was summarised as it is (a batch sent again). Never so for a trace whose
+        summary is cut: its stored answers are named after the revision, which its new spans must move."""
+        return self.previous is not None and record == self.previous and not record.spans_cut
 
 
 def _complete(record: TraceRecord, spans: list[dict]) -> bool:

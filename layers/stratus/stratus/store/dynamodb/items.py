@@ -33,7 +33,7 @@
 | scorer version      | ``EXP#<exp_id>``   | ``S#<name>#<ver:010d>`` | one version: the serialized scorer, created     |
 | online scoring conf | ``SCORER#<id>``    | ``#``                   | sample rate, filter, config id, experiment_id   |
 | trace pointer       | ``TRACE#<id>``     | ``#``                   | experiment_id and sk of the trace record        |
-| trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (JSON body), revision, ttl   |
+| trace               | ``TRACES#<exp_id>``| ``T#<req ms:013d>#<id>``| GenAI trace record (zlib JSON), revision, ttl   |
 | trace run link      | ``TRACERUN#<run>`` | ``<trace_id>``          | a trace linked to a run; ttl                    |
 | schema state        | ``META``           | ``SCHEMA``              | migrations done, running one's cursor, revision |
 | evaluation dataset  | ``DATASET#<id>``   | ``#``                   | name, tags, schema, profile, experiment ids     |
@@ -439,9 +439,11 @@ class TracePointerItem(StratusItem):
 
 class TraceItem(StratusItem):
     """``TRACES#<exp_id>``/``T#<request_time ms:013d>#<trace_id>``: a GenAI trace's record
-    (``domain.trace_records.TraceRecord`` as JSON), in request-time order for searches. ``ttl``: expiry (epoch s)."""
+    (``domain.trace_records.TraceRecord`` as JSON, zlib-compressed in ``zbody``; ``body``, plain, in records written
+    before), in request-time order for searches. ``ttl``: expiry (epoch s)."""
 
-    body = UnicodeAttribute()
+    body = UnicodeAttribute(null=True)
+    zbody = BinaryAttribute(null=True, legacy_encoding=False)
     revision = NumberAttribute()
     ttl = NumberAttribute(null=True)
 
