@@ -141,7 +141,7 @@ class InvocationMeter:
         self._memory = {name: f.spec.memory_mb for name, f in stack.functions.functions.items()}
         self._usage: dict[str, FunctionUsage] = {}
         for name, function in stack.functions.functions.items():
-            function._handler = self._timed(name, function.load())  # noqa: SLF001 - benchmarks look inside
+            function.wrap(lambda handler, _name=name: self._timed(_name, handler))
 
     def _timed(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:

@@ -252,20 +252,22 @@ class FunctionAws(AwsMeter):
         if stack.functions is None:
             raise RuntimeError("the stack is not started")
         function = stack.functions.functions[function_id]
-        handler = function.load()
 
-        def measured(event: Any, context: Any) -> Any:
-            aws_before, started = self.thread_aws_seconds(), time.perf_counter()
-            self._local.function = function_id
-            try:
-                return handler(event, context)
-            finally:
-                self._local.function = None
-                wall = time.perf_counter() - started
-                with self._record_lock:
-                    self._invocations.append((function_id, wall, self.thread_aws_seconds() - aws_before))
+        def measuring(handler: Any) -> Any:
+            def measured(event: Any, context: Any) -> Any:
+                aws_before, started = self.thread_aws_seconds(), time.perf_counter()
+                self._local.function = function_id
+                try:
+                    return handler(event, context)
+                finally:
+                    self._local.function = None
+                    wall = time.perf_counter() - started
+                    with self._record_lock:
+                        self._invocations.append((function_id, wall, self.thread_aws_seconds() - aws_before))
 
-        function._handler = measured  # noqa: SLF001 - benchmarks look inside the local stack
+            return measured
+
+        function.wrap(measuring)
 
     def _after(self, **kwargs: Any) -> None:  # type: ignore[override]
         before = self.thread_aws_seconds()
@@ -312,7 +314,7 @@ class Timeline:
         self._lock = threading.Lock()
         self._runs: list[tuple[str, float, float]] = []
         for name, function in stack.functions.functions.items():
-            function._handler = self._timed(name, function.load())  # noqa: SLF001 - benchmarks look inside
+            function.wrap(lambda handler, _name=name: self._timed(_name, handler))
 
     def _timed(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:

@@ -29,7 +29,8 @@ def mlflow_command() -> list[str]:
 def reference_server(folder: Path, workers: int = 1) -> Iterator[Callable[[], str]]:
     """``mlflow server`` with ``sqlite:///<folder>/mlflow.db`` and ``--artifacts-destination <folder>/artifacts``
     (proxied artifacts, ``mlflow-artifacts:/`` URIs) on a free port, in its own process group. Yields at once a
-    callable that waits until the server answers and returns its URL (so the caller can start other things)."""
+    callable that waits until the server answers and returns its URL (so the caller can start other things); its
+    ``pid`` is the server's, which leads its own process group (``benchmarks.bulk_load`` adds up its CPU time)."""
     port = port_for_child()
     command = [
         *mlflow_command(), "server",
@@ -52,6 +53,7 @@ def reference_server(folder: Path, workers: int = 1) -> Iterator[Callable[[], st
         wait_healthy(url, process, log_path)
         return url
 
+    ready.pid = process.pid  # type: ignore[attr-defined] - the process group's leader, for CPU accounting
     try:
         yield ready
     finally:

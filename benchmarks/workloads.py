@@ -140,18 +140,20 @@ def logging_workload(scale: Scale) -> Workload:
 # -------------------------------------------------------------------------------------------------------- search
 
 
-def load_search_experiment(uri: str, runs: int, workers: int) -> str:
+def load_search_experiment(uri: str, runs: int, workers: int, http: MlflowHttp | None = None) -> str:
     """An experiment of ``runs`` runs with 2 metrics, 2 params and a tag each, loaded over REST from threads."""
-    http = MlflowHttp(uri)
+    http = http or MlflowHttp(uri)
     experiment_id = http.create_experiment(f"bench-search-{uuid.uuid4().hex[:8]}")
-
-    def fill(i: int) -> None:
-        run_id = http.create_run(experiment_id, tags={"team": f"team-{i % 7}"})
-        metrics = [metric("loss", 1.0 / (i + 1), 10), metric("accuracy", i / runs, 10)]
-        http.log_batch(run_id, metrics, {"lr": str(0.001 * (i % 10)), "layers": str(i % 5)})
-
-    parallel(fill, range(runs), workers)
+    parallel(lambda i: load_search_run(http, experiment_id, i, runs), range(runs), workers)
     return experiment_id
+
+
+def load_search_run(http: MlflowHttp, experiment_id: str, i: int, runs: int) -> str:
+    """Run ``i`` of ``runs`` of the searched experiment: ``runs/create`` with a tag, then one ``runs/log-batch``."""
+    run_id = http.create_run(experiment_id, tags={"team": f"team-{i % 7}"})
+    metrics = [metric("loss", 1.0 / (i + 1), 10), metric("accuracy", i / runs, 10)]
+    http.log_batch(run_id, metrics, {"lr": str(0.001 * (i % 10)), "layers": str(i % 5)})
+    return run_id
 
 
 def search_workload(scale: Scale) -> Workload:

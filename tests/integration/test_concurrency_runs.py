@@ -5,7 +5,8 @@ handler from all of them at once, but Powertools' resolver keeps the event being
 (``BaseRouter.current_event``), shared by the whole process. A request could route and parse the body of another
 request in flight, so a create-run without its own ``experiment_id`` landed in ``Default`` (missing from every search
 of its experiment) or a rename went to the wrong request, all answered 200. AWS Lambda never runs two invocations in
-one execution environment at the same time, and neither does ``stratus local`` now.
+one execution environment at the same time, and neither does ``stratus local`` now: concurrent invocations get
+environments of their own (module copies), and those two class attributes are per thread.
 
 The stress test hammers the real stack (DynamoDB Local) from many threads in a child process: the stack changes
 ``os.environ`` and the handler module it imports is cached process-wide, so it must not share a pytest worker.
@@ -52,7 +53,7 @@ app = APIGatewayHttpResolver()
 @app.post("/echo")
 def echo():
     first = app.current_event.json_body["n"]
-    time.sleep(0.05)  # a request arriving meanwhile must wait, as for a busy Lambda execution environment
+    time.sleep(0.05)  # a request arriving meanwhile runs in another environment, on another thread
     return {"first": first, "then": app.current_event.json_body["n"]}
 
 

@@ -16,6 +16,7 @@ from stratus.domain.entities import Metric
 from stratus.domain.services import ExperimentService, ProjectionService, RunService
 from stratus.store.dynamodb import DynamoTrackingStore, bind_table
 from stratus.store.dynamodb.items import ExperimentOrderItem, RunOrderItem
+from stratus.store.dynamodb.tracking import MARKER_COALESCE_MS
 from stratus.store.s3 import S3RunProjectionStore
 from stratus_local.backends import create_tables
 from stratus_local.template import parse_project
@@ -152,6 +153,41 @@ def test_newest_first_reads_the_run_order_items(runs: RunService) -> None:
     assert store.runs_newest_first(experiment, ["active"], 0, 10) is None
     page, _ = runs.search([experiment], None, None, 10, [], None)
     assert [r.run_id for r in page] == [r.run_id for r in everything if r.run_id not in deleted][:10]
+
+
+def test_a_log_batch_soon_after_create_run_in_the_same_container_puts_no_marker_of_its_own(
+    runs: RunService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a run just created (its change marker written with it),
+    when the same container logs to it within the coalescing window, then after it,
+    then the first log-batch adds no marker (the create's stands for it, still exact: section 6 of
+    docs/search-at-scale.md), and the later one does; another container, which did not see the create, does too."""
+    now = [1_700_000_000_000]
+    monkeypatch.setattr("stratus.store.dynamodb.tracking._now_ms", lambda: now[0])
+    experiment = runs._experiments.create("coalesced", None, {})  # noqa: SLF001 - the fixture's
+    run_id = runs.create(experiment, "ana", 1, {}, None).run_id
+
+    now[0] += MARKER_COALESCE_MS - 1
+    runs.log_batch(run_id, [Metric("loss", 0.5, 1, 0)], {"p": "1"}, [])
+    assert marker_times(experiment) == [1_700_000_000_000]
+    now[0] += 1
+    runs.log_batch(run_id, [Metric("loss", 0.4, 2, 1)], {}, [])
+    assert marker_times(experiment) == [1_700_000_000_000, 1_700_000_000_000 + MARKER_COALESCE_MS]
+    now[0] += 1
+    other = RunService(DynamoTrackingStore(), runs._experiments)  # noqa: SLF001 - another container
+    other.log_batch(run_id, [Metric("loss", 0.3, 3, 2)], {}, [])
+    assert len(marker_times(experiment)) == 3
+
+
+def marker_times(experiment_id: str) -> list[int]:
+    """The times of the experiment's change markers (``C#<ms>#<run_id>``), in order."""
+    items = boto3.client("dynamodb").query(
+        TableName=parse_project(PROJECT_DIR).tables[0].name,
+        KeyConditionExpression="pk = :p AND begins_with(sk, :c)",
+        ExpressionAttributeValues={":p": {"S": f"EXP#{experiment_id}"}, ":c": {"S": "C#"}},
+        ConsistentRead=True,
+    )["Items"]
+    return [int(item["sk"]["S"][2:].split("#", 1)[0]) for item in items]
 
 
 def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, monkeypatch: pytest.MonkeyPatch) -> None:

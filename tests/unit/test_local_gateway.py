@@ -9,7 +9,9 @@ import io
 import json
 import os
 import textwrap
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -400,6 +402,66 @@ def test_a_response_over_6_mb_is_a_function_error(tmp_path: Path) -> None:
         function.invoke(b'{"rawPath": "/huge"}', "req-1")
 
     assert "ResponseSizeTooLarge" in log.getvalue()
+
+
+SLOW_APP = """
+import threading
+import time
+
+inside = 0  # invocations running in this environment (this module copy)
+most = 0
+lock = threading.Lock()
+
+
+def handler(event, context):
+    global inside, most
+    with lock:
+        inside += 1
+        most = max(most, inside)
+    time.sleep(0.05)
+    with lock:
+        inside -= 1
+    return {"statusCode": 200, "body": f"{__name__} {most}"}
+"""
+
+
+def test_concurrent_invocations_get_environments_of_their_own_up_to_the_limit(tmp_path: Path) -> None:
+    """Given a function allowed 3 execution environments, wrapped to count invocations in flight,
+    when 9 slow invocations arrive at once,
+    then at most 3 run at a time, in 3 environments (module copies), each running one at a time."""
+    code_dir = tmp_path / "functions" / "slow"
+    code_dir.mkdir(parents=True)
+    (code_dir / "app.py").write_text(textwrap.dedent(SLOW_APP))
+    spec = FunctionSpec("SlowFunction", "SlowFunction", code_dir, "app.handler", {})
+    function = LocalFunction(spec, io.StringIO(), max_environments=3)
+    in_flight, most_in_flight, lock = [0], [0], threading.Lock()
+
+    def counting(handler: Any) -> Any:
+        def counted(event: Any, context: Any) -> Any:
+            with lock:
+                in_flight[0] += 1
+                most_in_flight[0] = max(most_in_flight[0], in_flight[0])
+            try:
+                return handler(event, context)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        return counted
+
+    function.wrap(counting)
+    with ThreadPoolExecutor(9) as pool:
+        bodies = list(pool.map(lambda _: json.loads(function.invoke(b"{}", "r"))["body"], range(9)))
+
+    modules = {body.split()[0] for body in bodies}
+    assert most_in_flight[0] == 3
+    assert modules == {
+        "_stratus_fn_SlowFunction_app",
+        "_stratus_fn_SlowFunction_app_env2",
+        "_stratus_fn_SlowFunction_app_env3",
+    }
+    assert function.environments == 3
+    assert all(body.split()[1] == "1" for body in bodies)  # never two invocations in one environment
 
 
 def test_results_are_serialised_as_the_lambda_runtime_does() -> None:

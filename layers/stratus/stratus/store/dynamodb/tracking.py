@@ -291,6 +291,7 @@ class DynamoTrackingStore:
     def insert_run(self, run: Run) -> None:
         exp = run.info.experiment_id
         shards = _shards_of(run)
+        marked = _now_ms()
         with translated():
             self._put_long_values(run.run_id, shards.values(), {})
             with TransactWrite(connection=StratusItem._get_connection().connection) as tx:
@@ -298,10 +299,11 @@ class DynamoTrackingStore:
                 tx.save(pointer, condition=RunPointerItem.pk.does_not_exist())
                 tx.save(_info_item(run, version=1))
                 tx.save(RunOrderItem(pk=f"EXP#{exp}", sk=_order_key(run.info.start_time, run.run_id)))
-                tx.save(_marker(exp, run.run_id, _now_ms()))
+                tx.save(_marker(exp, run.run_id, marked))
                 for n, shard in shards.items():
                     tx.save(_data_item(exp, run.run_id, n, shard, version=1))
         self._experiment_of_run[run.run_id] = exp
+        self._remember_marked([run.run_id], marked)  # the first log-batch, seconds later, needs no marker of its own
 
     def get_run(self, run_id: str) -> Run | None:
         snapshot = self._load(run_id)
@@ -434,9 +436,12 @@ class DynamoTrackingStore:
                 _marker(experiment_id, due[0], now).save()
             else:
                 batch_put([_marker(experiment_id, run_id, now) for run_id in due])
+        self._remember_marked(due, now)
+
+    def _remember_marked(self, run_ids: list[str], at_ms: int) -> None:
         if len(self._marked) > _MARKED_RUNS_KEPT:
             self._marked.clear()
-        self._marked.update(dict.fromkeys(due, now))
+        self._marked.update(dict.fromkeys(run_ids, at_ms))
 
     def _runs_by_id(self, partition: str, run_ids: list[str]) -> list[Run]:
         """The runs, in the order given, shaped as ``list_runs`` shapes them: their info and data items by
