@@ -41,7 +41,11 @@ def api() -> APIGatewayHttpResolver:
     logged_models = LoggedModelService(DynamoLoggedModelStore(), experiments)
     # searches answered from experiments' projections where they have one (none without a projection bucket)
     projections = (
-        ProjectionService(tracking, S3RunProjectionStore(settings.projection_bucket))
+        ProjectionService(
+            tracking,
+            S3RunProjectionStore(settings.projection_bucket),
+            page_share=settings.projection_page_share,
+        )
         if settings.projection_bucket
         else None
     )

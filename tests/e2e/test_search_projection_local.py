@@ -35,7 +35,10 @@ def projected_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     log_path = tmp_path_factory.mktemp("projection") / "stratus.log"
     options = ["--artifacts", "direct"]
     with stratus_local_process(
-        options, log_path, env={"STRATUS_PROJECTION_MIN_RUNS": "20"}, dropped_env=("MLFLOW_S3",)
+        options,
+        log_path,
+        env={"STRATUS_PROJECTION_MIN_RUNS": "20", "STRATUS_PROJECTION_PAGE_SHARE": "1"},
+        dropped_env=("MLFLOW_S3",),
     ) as exports:
         yield exports
 

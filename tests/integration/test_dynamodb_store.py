@@ -199,7 +199,7 @@ def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, mo
     monkeypatch.setattr("stratus.store.dynamodb.tracking._now_ms", lambda: now[0])
     store = DynamoTrackingStore()
     projections = S3RunProjectionStore("projections")
-    projector = ProjectionService(store, projections, min_runs=5, clock=lambda: now[0])
+    projector = ProjectionService(store, projections, min_runs=5, clock=lambda: now[0], page_share=1)
     projected = RunService(store, runs._experiments, projections=projector)  # noqa: SLF001 - the fixture's
     experiment = runs._experiments.create("projected", None, {})  # noqa: SLF001
     ids = []

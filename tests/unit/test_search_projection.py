@@ -87,7 +87,7 @@ def world() -> tuple[RunService, RunService, ProjectionService, Clock, InMemoryT
     store = InMemoryTrackingStore()
     store.clock = clock
     experiments = ExperimentService(store, "s3://bucket/mlartifacts", clock=clock)
-    projector = ProjectionService(store, InMemoryRunProjectionStore(), min_runs=1, clock=clock)
+    projector = ProjectionService(store, InMemoryRunProjectionStore(), min_runs=1, clock=clock, page_share=1)
     plain = RunService(store, experiments, clock=clock)
     projected = RunService(store, experiments, clock=clock, projections=projector)
     experiment_id = experiments.create("big", None, {})
@@ -155,6 +155,28 @@ def test_only_experiments_with_enough_runs_are_projected(world) -> None:
     assert not small.refresh(experiment_id)
     _fill(plain, experiment_id, random.Random(4), 1)
     assert small.refresh(experiment_id)
+
+
+def test_pages_large_beside_the_experiment_read_it_whole(world) -> None:
+    """Reading a page by key costs ~10 RCU a run against ~0.2 for the experiment read whole, so the projection answers
+    only pages of at most 1/page_share of the experiment's runs (docs/benchmarks.md, part 4)."""
+    from stratus.domain.search import compile_run_search
+
+    plain, _projected, _projector, clock, store, experiment_id = world
+    _fill(plain, experiment_id, random.Random(5), 100)
+    projector = ProjectionService(store, InMemoryRunProjectionStore(), min_runs=1, clock=clock, page_share=50)
+    assert projector.refresh(experiment_id)
+    clock.now += 120_000  # past the settle margin: no run counts as changed since
+    query = compile_run_search("metrics.acc > 0.5", ["metrics.loss ASC"])
+    assert projector.runs_to_search(experiment_id, query, page_size=2) is not None  # 2 x 50 <= 100 runs
+    assert projector.runs_to_search(experiment_id, query, page_size=3) is None  # 3 x 50 > 100: read whole
+    searched = RunService(
+        store, ExperimentService(store, "s3://bucket/x", clock=clock), clock=clock, projections=projector
+    )
+    for size in (2, 3):
+        page, _ = searched.search([experiment_id], "metrics.acc > 0.5", "ALL", size, ["metrics.loss ASC"], None)
+        expected, _ = plain.search([experiment_id], "metrics.acc > 0.5", "ALL", size, ["metrics.loss ASC"], None)
+        assert [run.run_id for run in page] == [run.run_id for run in expected]
 
 
 def test_columns_round_trip_and_rows_are_replaced_by_run_id(world) -> None:

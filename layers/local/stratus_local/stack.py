@@ -55,7 +55,12 @@ _REMOVED_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURE
 _RESERVED_PREFIXES = ("AWS_",)
 AUTOSAVE_SECONDS = 5.0
 """How often ``stratus local`` copies new S3 objects (artifacts) to its state folder."""
-_FROM_USER = ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "STRATUS_PROJECTION_MIN_RUNS")
+_FROM_USER = (
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
+    "STRATUS_PROJECTION_MIN_RUNS",
+    "STRATUS_PROJECTION_PAGE_SHARE",
+)
 """Variables a template sets but the user's environment overrides locally, as for ``mlflow server`` (and how big an
 experiment must be before searches use its projection: docs/local.md)."""
 _LOCAL_DEFAULTS = {"POWERTOOLS_METRICS_DISABLED": "true"}

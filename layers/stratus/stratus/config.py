@@ -14,6 +14,7 @@ ENV_NAMES = {
     "artifact_bucket": "STRATUS_ARTIFACT_BUCKET",
     "projection_bucket": "STRATUS_PROJECTION_BUCKET",
     "projection_min_runs": "STRATUS_PROJECTION_MIN_RUNS",
+    "projection_page_share": "STRATUS_PROJECTION_PAGE_SHARE",
     "default_artifact_root": "STRATUS_DEFAULT_ARTIFACT_ROOT",
     "artifact_access": "STRATUS_ARTIFACT_ACCESS",
     "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
@@ -52,6 +53,8 @@ class Settings(BaseModel):
     # SearchProjectionBucket. Experiments of fewer runs than projection_min_runs are not projected.
     projection_bucket: str = ""
     projection_min_runs: int = Field(default=2000, ge=1)
+    # A search reads the projection only for pages of at most 1/projection_page_share of the experiment's runs.
+    projection_page_share: int = Field(default=50, ge=1)
     default_artifact_root: str = ""  # empty: derived from artifact_access
     # proxied: new experiments get mlflow-artifacts:/<id> (bytes through the API, presigned S3 URLs);
     # direct: s3://<artifact_bucket>/mlartifacts/<id> (clients use their own AWS credentials).

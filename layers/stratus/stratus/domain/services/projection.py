@@ -28,6 +28,12 @@ REREAD_SHARE = 4
 """The projector reads the experiment whole instead of run by run once more than 1/REREAD_SHARE of its runs changed."""
 MIN_RUNS = 2_000
 """Experiments smaller than this are not projected: reading them whole is about as fast."""
+PAGE_SHARE = 50
+"""A search answers from the projection only when its pages are at most 1/PAGE_SHARE of the experiment's runs; larger
+pages read the experiment whole. A page from the projection reads its runs by key, and BatchGetItem bills each of a
+run's ~9 items as at least a 4 KB unit (~10 RCU a run), where a Query of the partition bills bytes (~0.2 RCU a run) and
+the later pages then come from the container's snapshot: with pages of 1,000 in a 10,000-run experiment, 10,958 RCU a
+page against 2,114 for the whole experiment once (docs/benchmarks.md, part 4)."""
 
 
 class ProjectionService:
@@ -37,19 +43,22 @@ class ProjectionService:
         projections: RunProjectionStore,
         min_runs: int = MIN_RUNS,
         clock: Callable[[], int] = now_ms,
+        page_share: int = PAGE_SHARE,
     ) -> None:
         self._tracking = tracking
         self._projections = projections
         self._min_runs = min_runs
         self._clock = clock
+        self._page_share = page_share
 
     # ---------------------------------------------------------------- reader
 
-    def runs_to_search(self, experiment_id: str, query: RunQuery) -> list[Run] | None:
+    def runs_to_search(self, experiment_id: str, query: RunQuery, page_size: int = 1) -> list[Run] | None:
         """The experiment's runs, enough of each for ``query`` (thin runs from the projection, whole runs for those
-        changed since it was made); None when there is no usable projection: read the experiment whole then."""
+        changed since it was made); None when there is no usable projection, or when pages of ``page_size`` runs
+        would cost more read by key than the experiment read whole (``PAGE_SHARE``): read the experiment whole then."""
         manifest = self._projections.manifest(experiment_id)
-        if manifest is None:
+        if manifest is None or page_size * self._page_share > manifest.run_count:
             return None
         changed = self._tracking.changed_run_ids(experiment_id, manifest.watermark - SETTLE_MARGIN_MS)
         if len(changed) > MAX_CHANGED_RUNS:

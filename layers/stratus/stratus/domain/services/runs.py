@@ -322,7 +322,7 @@ class RunService:
         def read() -> list[Run]:
             examined: list[Run] = []
             for experiment_id in canonical_ids:
-                examined.extend(self._runs_to_search(experiment_id, query))
+                examined.extend(self._runs_to_search(experiment_id, query, max_results))
             count(MetricName.RUN_SEARCH_ITEMS_READ, len(examined))
             return query.apply([r for r in examined if r.info.lifecycle_stage in stages])
 
@@ -338,11 +338,11 @@ class RunService:
         count(MetricName.RUN_SEARCHES)
         return page, token
 
-    def _runs_to_search(self, experiment_id: str, query: RunQuery) -> list[Run]:
-        """The experiment's runs for ``query``: from its search projection where it has one (thin runs, enough to
-        filter and order), else read whole."""
+    def _runs_to_search(self, experiment_id: str, query: RunQuery, page_size: int) -> list[Run]:
+        """The experiment's runs for ``query``: from its search projection where it has one and it suits pages of
+        ``page_size`` (thin runs, enough to filter and order), else read whole."""
         if self._projections is not None:
-            runs = self._projections.runs_to_search(experiment_id, query)
+            runs = self._projections.runs_to_search(experiment_id, query, page_size)
             if runs is not None:
                 return runs
         return self._store.list_runs(experiment_id)
