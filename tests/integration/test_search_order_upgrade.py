@@ -147,10 +147,13 @@ def _newest_first(store: DynamoTrackingStore, experiment_id: str) -> list[Any]:
 
 
 def _recording(calls: list[tuple[str, dict[str, Any]]]) -> Callable[..., Any]:
+    """Records DynamoDB's calls only: an xdist worker may also host the e2e session's stack, whose pollers call
+    DynamoDB Streams and SQS meanwhile (the migration's own writes run on a thread pool, so not by thread)."""
     original = BaseClient._make_api_call
 
     def call(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.append((operation, params))
+        if self.meta.service_model.service_name == "dynamodb":
+            calls.append((operation, params))
         return original(self, operation, params)
 
     return call
