@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from stratus_local.backends import (
 from stratus_local.template import parse_project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# moto's DynamoDB is not thread-safe: TransactWriteItems deep-copies a table while another thread's PutItem changes it
+# ("dictionary keys changed during iteration"). DynamoDB serialises nothing of the kind, so under moto the calls of
+# the code's own threads are made one at a time; against LocalStack or DynamoDB Local they stay concurrent.
+_MOTO_DYNAMODB = threading.RLock()
 
 
 def _key_of(item: dict[str, Any]) -> tuple[str, str]:
@@ -135,9 +140,11 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     original = BaseClient._make_api_call
 
     def checked(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            check_dynamodb_rules(operation, params)
-        return original(self, operation, params)
+        if self.meta.service_model.service_name != "dynamodb":
+            return original(self, operation, params)
+        check_dynamodb_rules(operation, params)
+        with _MOTO_DYNAMODB:
+            return original(self, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", checked)
     with mock_aws():
