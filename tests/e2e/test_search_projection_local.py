@@ -93,20 +93,40 @@ def _same_as_reference(servers: dict[str, tuple[str, str]]) -> None:
         assert answers["stratus"] == answers["reference"], (filter_string, order_by)
 
 
-def _projection_objects(exports: dict[str, str], experiment_id: str) -> list[str]:
-    s3 = boto3.client(
-        "s3",
+def _embedded(exports: dict[str, str], service: str) -> Any:
+    """A client of the stack's embedded moto (S3, SQS, ...), with the credentials stratus local exported."""
+    return boto3.client(
+        service,
         endpoint_url=exports["MLFLOW_S3_ENDPOINT_URL"],
         aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
         region_name="us-east-1",
     )
-    keys = []
+
+
+def _projection_objects(exports: dict[str, str], experiment_id: str) -> dict[str, float]:
+    """The experiment's projection objects, each with when it was written (epoch seconds)."""
+    s3 = _embedded(exports, "s3")
+    written = {}
     for bucket in s3.list_buckets()["Buckets"]:
         if "projection" in bucket["Name"].lower():
             listing = s3.list_objects_v2(Bucket=bucket["Name"], Prefix=f"projections/{experiment_id}/")
-            keys.extend(entry["Key"] for entry in listing.get("Contents", ()))
-    return keys
+            written.update({entry["Key"]: entry["LastModified"].timestamp() for entry in listing.get("Contents", ())})
+    return written
+
+
+def _settle_queue(exports: dict[str, str]) -> dict[str, int]:
+    """The message counts of the projector's settle queue and of its dead-letter queue, from the embedded moto."""
+    sqs = _embedded(exports, "sqs")
+    counts = {}
+    for queue in ("projection-settle-queue", "projection-dead-letter-queue"):
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names.append("ApproximateNumberOfMessagesDelayed")
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        for name in names:
+            counts[f"{queue} {name.removeprefix('ApproximateNumberOfMessages') or 'Visible'}"] = int(attributes[name])
+    return counts
 
 
 def test_a_projected_experiment_searches_as_the_reference_before_and_after_changes(
@@ -124,13 +144,24 @@ def test_a_projected_experiment_searches_as_the_reference_before_and_after_chang
         servers[name] = (base, experiment_id)
     stratus_experiment = servers["stratus"][1]
 
-    filled = time.monotonic()
+    filled, filled_at = time.monotonic(), time.time()
     while not _projection_objects(projected_stack, stratus_experiment):
         assert time.monotonic() < filled + 90, "the projector wrote no projection within 90 s"
         time.sleep(1)
     _same_as_reference(servers)  # most runs still changed within the settle margin: read from the table
-    # Past the margin (60 s), the runs come from the projection's columns: the path a big experiment takes.
-    time.sleep(max(0.0, filled + SETTLE_MARGIN_MS / 1000 + 5 - time.monotonic()))
+    # The projection left runs in its margin, so it asked for a settling refresh, delayed past the margin.
+    while _settle_queue(projected_stack)["projection-settle-queue Delayed"] < 1:
+        assert time.monotonic() < filled + 30, f"no settling refresh was asked for: {_settle_queue(projected_stack)}"
+        time.sleep(1)
+    # Past the margin (60 s), the settling refresh re-reads the runs written in it; from then on the runs come from
+    # the projection's columns, with nothing written since: the path a big experiment at rest takes.
+    time.sleep(max(0.0, filled + SETTLE_MARGIN_MS / 1000 - time.monotonic()))
+    while any(_settle_queue(projected_stack).values()):
+        assert time.monotonic() < filled + SETTLE_MARGIN_MS / 1000 + 60, _settle_queue(projected_stack)
+        time.sleep(1)
+    # No write came after the fill, so the only projection written a margin later is the settling one.
+    newest = max(_projection_objects(projected_stack, stratus_experiment).values())
+    assert newest >= filled_at + SETTLE_MARGIN_MS / 1000 - 10, "the settling refresh wrote no projection"
     _same_as_reference(servers)
 
     for name, (base, experiment_id) in servers.items():

@@ -208,6 +208,8 @@ def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, mo
         runs.log_batch(run.run_id, [Metric("loss", (i * 7 % 11) / 10, 1, 0)], {"p": str(i % 3)}, [])
         ids.append(run.run_id)
     assert store.changed_run_ids(experiment, 0) == set(ids)
+    assert store.newest_change(experiment) == now[0]
+    assert store.newest_change(runs._experiments.create("unchanged", None, {})) is None  # noqa: SLF001
     assert store.has_runs(experiment, 30) and not store.has_runs(experiment, 31)
     now[0] += 120_000  # past the settle margin: the projection holds every run so far
     assert projector.refresh(experiment)
@@ -227,6 +229,7 @@ def test_a_search_projection_in_s3_answers_as_the_full_read(runs: RunService, mo
     runs.log_batch(ids[0], [Metric("loss", -1.0, 2, 1)], {}, [])
     runs.delete(ids[1])
     assert store.changed_run_ids(experiment, now[0] - 60_000) == {ids[0], ids[1]}
+    assert store.newest_change(experiment) == now[0]
     same()
     now[0] += 120_000
     assert projector.refresh(experiment)

@@ -11,6 +11,7 @@ import pytest
 from stratus.domain.entities import Dataset, DatasetInput, Metric
 from stratus.domain.projection import ThinRun, columns_of, replace_rows, thin_runs
 from stratus.domain.services import ExperimentService, ProjectionService, RunService
+from stratus.domain.services.projection import SETTLE_MARGIN_MS, SETTLE_SLACK_MS
 from stratus.store.memory import InMemoryRunProjectionStore, InMemoryTrackingStore
 
 FILTERS = [
@@ -146,6 +147,73 @@ def test_runs_written_after_the_projection_are_seen_at_once(world) -> None:
     clock.now += 120_000
     assert projector.refresh(experiment_id)
     _same_answers(plain, projected, experiment_id)
+
+
+class Later:
+    """``RefreshQueue``: what was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    def refresh_later(self, experiment_id: str, due_ms: int) -> None:
+        self.asked.append((experiment_id, due_ms))
+
+
+def _left_to_reread(store: InMemoryTrackingStore, projections: InMemoryRunProjectionStore, experiment_id: str) -> int:
+    """How many runs a search would read from the table beside the projection's columns."""
+    manifest = projections.manifest(experiment_id)
+    assert manifest is not None
+    return len(store.changed_run_ids(experiment_id, manifest.watermark - SETTLE_MARGIN_MS))
+
+
+def test_a_projection_made_just_after_writes_settles_once_they_are_out_of_its_margin(world) -> None:
+    """Given runs written and projected at once (a bulk load, then nothing), then every search re-reads them from the
+    table; so the projection asks for a refresh when the newest write is past the margin, and after it searches read
+    no run from the table, still answering exactly as the full read."""
+    plain, _projected, _projector, clock, store, experiment_id = world
+    later, projections = Later(), InMemoryRunProjectionStore()
+    projector = ProjectionService(store, projections, min_runs=1, clock=clock, page_share=1, later=later)
+    experiments = ExperimentService(store, "s3://bucket/mlartifacts", clock=clock)
+    projected = RunService(store, experiments, clock=clock, projections=projector)
+    _fill(plain, experiment_id, random.Random(5), 120)
+    newest = store.newest_change(experiment_id)
+    assert newest == clock.now
+
+    assert projector.refresh(experiment_id)
+    assert later.asked == [(experiment_id, newest + SETTLE_MARGIN_MS + SETTLE_SLACK_MS)]
+    assert _left_to_reread(store, projections, experiment_id) == 120
+
+    clock.now = later.asked[0][1]
+    assert projector.settle(*later.asked[0])
+    assert _left_to_reread(store, projections, experiment_id) == 0
+    assert later.asked[1:] == []  # nothing was written in the new projection's margin: no further refresh
+    _same_answers(plain, projected, experiment_id)
+
+
+def test_a_settling_refresh_overtaken_by_a_later_projection_does_nothing(world) -> None:
+    plain, _projected, _projector, clock, store, experiment_id = world
+    later, projections = Later(), InMemoryRunProjectionStore()
+    projector = ProjectionService(store, projections, min_runs=1, clock=clock, later=later)
+    ids = _fill(plain, experiment_id, random.Random(6), 20)
+    assert projector.refresh(experiment_id)
+    clock.now += SETTLE_MARGIN_MS + 5_000
+    plain.log_batch(ids[0], [Metric("loss", 0.1, 9, 1)], [], [])  # a later write: the stream wakes the projector
+    assert projector.refresh(experiment_id)
+    version = projections.manifest(experiment_id).version
+
+    assert not projector.settle(*later.asked[0])
+    assert projections.manifest(experiment_id).version == version
+    assert len(later.asked) == 2  # the later projection asked for its own, for the run it re-read
+
+
+def test_a_projection_with_no_write_in_its_margin_asks_for_nothing(world) -> None:
+    plain, _projected, _projector, clock, store, experiment_id = world
+    later = Later()
+    projector = ProjectionService(store, InMemoryRunProjectionStore(), min_runs=1, clock=clock, later=later)
+    _fill(plain, experiment_id, random.Random(8), 10)
+    clock.now += SETTLE_MARGIN_MS + 1
+    assert projector.refresh(experiment_id)
+    assert later.asked == []
 
 
 def test_only_experiments_with_enough_runs_are_projected(world) -> None:

@@ -15,6 +15,7 @@ ENV_NAMES = {
     "projection_bucket": "STRATUS_PROJECTION_BUCKET",
     "projection_min_runs": "STRATUS_PROJECTION_MIN_RUNS",
     "projection_page_share": "STRATUS_PROJECTION_PAGE_SHARE",
+    "projection_settle_queue": "STRATUS_PROJECTION_SETTLE_QUEUE_URL",
     "default_artifact_root": "STRATUS_DEFAULT_ARTIFACT_ROOT",
     "artifact_access": "STRATUS_ARTIFACT_ACCESS",
     "presigned_url_ttl_seconds": "STRATUS_PRESIGNED_URL_TTL_SECONDS",
@@ -55,6 +56,8 @@ class Settings(BaseModel):
     projection_min_runs: int = Field(default=2000, ge=1)
     # A search reads the projection only for pages of at most 1/projection_page_share of the experiment's runs.
     projection_page_share: int = Field(default=50, ge=1)
+    # The projector's settling refreshes (template.yaml: ProjectionSettleQueue); empty: none are asked for.
+    projection_settle_queue: str = ""
     default_artifact_root: str = ""  # empty: derived from artifact_access
     # proxied: new experiments get mlflow-artifacts:/<id> (bytes through the API, presigned S3 URLs);
     # direct: s3://<artifact_bucket>/mlartifacts/<id> (clients use their own AWS credentials).

@@ -89,6 +89,9 @@ class TrackingStore(Protocol):
         """The runs of the experiment written since ``since`` (epoch ms), from the change markers every run write puts
         before it writes (a marker may name a run whose write then failed)."""
 
+    def newest_change(self, experiment_id: str) -> int | None:
+        """The time (epoch ms) of the experiment's newest change marker; None if it has none left."""
+
     def has_runs(self, experiment_id: str, count: int) -> bool:
         """Whether the experiment has at least ``count`` runs (reading at most ``count`` keys); False for an
         experiment without run order items."""
@@ -142,6 +145,13 @@ class RunProjectionStore(Protocol):
     def write(self, experiment_id: str, columns: Columns, watermark: int, previous: ProjectionManifest | None) -> bool:
         """Store ``columns`` as the next version after ``previous``; False, and nothing current changed, if another
         projector wrote a version since ``previous`` was read."""
+
+
+class RefreshQueue(Protocol):
+    """Projection refreshes asked for later (``ProjectionService.settle``)."""
+
+    def refresh_later(self, experiment_id: str, due_ms: int) -> None:
+        """Have ``ProjectionService.settle(experiment_id, due_ms)`` called once ``due_ms`` (epoch ms) has passed."""
 
 
 class LoggedModelStore(Protocol):

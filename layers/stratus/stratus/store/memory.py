@@ -115,6 +115,15 @@ class InMemoryTrackingStore:
                 if at >= since and run_id in self._runs and self._runs[run_id].info.experiment_id == experiment_id
             }
 
+    def newest_change(self, experiment_id: str) -> int | None:
+        with self._lock:
+            times = [
+                at
+                for run_id, at in self._changed.items()
+                if run_id in self._runs and self._runs[run_id].info.experiment_id == experiment_id
+            ]
+        return max(times, default=None)
+
     def has_runs(self, experiment_id: str, count: int) -> bool:
         with self._lock:
             return sum(r.info.experiment_id == experiment_id for r in self._runs.values()) >= count

@@ -7,6 +7,12 @@ watermark), re-reads those runs and stores the new columns with watermark = the 
 run with a marker after ``W - SETTLE_MARGIN_MS`` from the table, and the rest from the columns: a write that ended
 before the search began is either in the table part (marker in the window) or was complete before the projector read
 it (marker older than the window). So a search sees the writes that returned before it, as the full read does.
+
+Settling: the runs changed in the margin before the watermark stay in every search's table part until a later
+projection starts at least ``SETTLE_MARGIN_MS`` after their markers. While runs are written, the next marker brings
+one; after the last write nothing would, so an experiment loaded and then left alone would have every search re-read
+its last minute of writes (thousands of runs after a bulk load). So a projection that leaves markers in its margin
+asks the ``RefreshQueue`` for a refresh once the newest of them has settled (``settle``).
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stratus.domain.entities import Run
-from stratus.domain.ports import RunProjectionStore, TrackingStore
+from stratus.domain.ports import RefreshQueue, RunProjectionStore, TrackingStore
 from stratus.domain.projection import BASE_COLUMNS, columns_of, matching_rows, replace_rows, thin_runs
 from stratus.domain.search.runs import RunQuery
 from stratus.domain.services.experiments import now_ms
 
 SETTLE_MARGIN_MS = 60_000
 """How long a run write may take from its marker to its last item (29 s API timeout, clock skew), with room."""
+SETTLE_SLACK_MS = 1_000
+"""Added to a settling refresh's due time: the queue's delay is in whole seconds and clocks differ a little."""
 MAX_CHANGED_RUNS = 5_000
 """Past this many runs changed in the window (a stalled projector, an experiment just deleted), a search reads the
 experiment whole instead."""
@@ -44,12 +52,14 @@ class ProjectionService:
         min_runs: int = MIN_RUNS,
         clock: Callable[[], int] = now_ms,
         page_share: int = PAGE_SHARE,
+        later: RefreshQueue | None = None,
     ) -> None:
         self._tracking = tracking
         self._projections = projections
         self._min_runs = min_runs
         self._clock = clock
         self._page_share = page_share
+        self._later = later
 
     # ---------------------------------------------------------------- reader
 
@@ -77,7 +87,25 @@ class ProjectionService:
 
     def refresh(self, experiment_id: str) -> bool:
         """Bring the experiment's projection up to date; returns whether one was written. The first projection of an
-        experiment reads it whole (only once it holds ``min_runs`` runs); later ones re-read the runs changed since."""
+        experiment reads it whole (only once it holds ``min_runs`` runs); later ones re-read the runs changed since.
+        A projection written with change markers in its margin asks for a settling refresh (module docstring)."""
+        started = self._clock()
+        if not self._write_next(experiment_id):
+            return False
+        newest = self._tracking.newest_change(experiment_id)
+        if self._later is not None and newest is not None and newest > started - SETTLE_MARGIN_MS:
+            self._later.refresh_later(experiment_id, newest + SETTLE_MARGIN_MS + SETTLE_SLACK_MS)
+        return True
+
+    def settle(self, experiment_id: str, due_ms: int) -> bool:
+        """The refresh a projection asked for, due at ``due_ms``: nothing if a projection started since then (it
+        re-read those runs, and asked for its own settling refresh if it had to); whether one was written."""
+        manifest = self._projections.manifest(experiment_id)
+        if manifest is None or manifest.watermark >= due_ms:
+            return False
+        return self.refresh(experiment_id)
+
+    def _write_next(self, experiment_id: str) -> bool:
         for _ in range(3):  # another projector may write between our read and our write: start again from its version
             started = self._clock()
             manifest = self._projections.manifest(experiment_id)

@@ -401,6 +401,22 @@ class DynamoTrackingStore:
         condition = ChangeMarkerItem.sk.between(f"{_MARKER_PREFIX}{max(since, 0):013d}", _MARKER_END)
         return {raw["sk"]["S"].rsplit("#", 1)[1] for raw in _raw_items(f"EXP#{experiment_id}", condition)}
 
+    def newest_change(self, experiment_id: str) -> int | None:
+        """1 Query of the experiment's markers, newest first, 1 key (a marker's sort key holds its time)."""
+        connection = ChangeMarkerItem._get_connection()  # noqa: SLF001 - pynamodb's own way to the table's connection
+        condition = ChangeMarkerItem.sk.between(_MARKER_PREFIX, _MARKER_END)
+        with translated():
+            page = connection.query(
+                f"EXP#{experiment_id}",
+                condition,
+                consistent_read=True,
+                scan_index_forward=False,
+                limit=1,
+                attributes_to_get=["sk"],
+            )
+        items = page.get("Items", ())
+        return int(items[0]["sk"]["S"][len(_MARKER_PREFIX) :].split("#", 1)[0]) if items else None
+
     def has_runs(self, experiment_id: str, count: int) -> bool:
         """Counts run order items (69 bytes each), the ``T#`` marker first; without it the experiment's are not
         complete, so False."""
