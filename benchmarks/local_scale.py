@@ -18,9 +18,9 @@ the older shape: 2 tags and nothing else.
 
 An experiment of at least ``--projection-min-runs`` runs (default: template.yaml's STRATUS_PROJECTION_MIN_RUNS, 2,000)
 gets a search projection from the projector that ``stratus local`` runs on the table's stream. After the fill the
-benchmark waits until the projection holds the last run change, then (unless ``--no-settle``) until the fill has left
-the projection's settle window (a minute) and one run is changed to move the watermark past it, as in an experiment at
-rest: otherwise every search re-reads the runs changed in the last minute of the fill from the table. Set
+benchmark waits until the projection holds the last run change, then (unless ``--no-settle``) for the projector's
+settling pass, due once the fill has left the projection's settle margin (a minute), as in an experiment at rest:
+before it, every search re-reads the runs changed in the last minute of the fill from the table. Set
 ``--projection-min-runs`` above ``--runs`` for the full-read baseline of the same searches.
 
 Then it times issue 18's two search targets, the web UI's default page (newest first, 100 runs) and a filtered page
@@ -90,7 +90,6 @@ TARGETS = (
     ("default page (newest first)", DEFAULT_PAGE),
     (f"filtered page: {FILTERED_PAGE['filter']}, loss ASC", FILTERED_PAGE),
 )
-SETTLED_TAG = "benchmark.settled"
 TEAMS = "abc"
 MIN_RUNS_ENV = ENV_NAMES["projection_min_runs"]
 LOG_LEVEL_ENV = "POWERTOOLS_LOG_LEVEL"
@@ -334,21 +333,24 @@ def await_projection(
     return manifest
 
 
-def settle(http: MlflowHttp, probe: ProjectionProbe, run_id: str, timeout_s: float) -> Manifest | None:
-    """Wait until the last change is older than the settle margin, change one run (a tag) so the projector moves the
-    watermark past the fill, and wait for it: searches then re-read one run from the table, as at rest."""
-    last = probe.last_change_ms() or 0
-    pause_s = max(0.0, (last + SETTLE_MARGIN_MS + 1_000) / 1000 - time.time())
-    print(f"  settling: {pause_s:.0f} s until the fill is out of the projection's {SETTLE_MARGIN_MS // 1000} s window")
-    time.sleep(pause_s)
+def settle(probe: ProjectionProbe, timeout_s: float) -> Manifest | None:
+    """Wait for the projector's settling pass (``ProjectionService.settle``), due once the fill's newest change marker
+    is older than the settle margin: searches then re-read no run from the table, as at rest. Nothing is written."""
+    due = (probe.last_change_ms() or 0) + SETTLE_MARGIN_MS
+    pause_s = max(0.0, due / 1000 - time.time())
+    margin_s = SETTLE_MARGIN_MS // 1000
+    print(f"  settling: the projector's settling pass is due in {pause_s:.0f} s (the margin is {margin_s} s)")
     started = time.perf_counter()
-    http.call("POST", "/runs/set-tag", {"run_id": run_id, "key": SETTLED_TAG, "value": "1"})
-    manifest = probe.wait_until_current(timeout_s)
-    if manifest is None:
-        print(f"  the projection did not take the settling change within {timeout_s:.0f} s")
-    else:
-        print(f"  settled: version {manifest.version} {time.perf_counter() - started:.0f} s after one run changed")
-    return manifest
+    deadline = time.monotonic() + pause_s + timeout_s
+    while True:
+        manifest = probe.manifest()
+        if manifest is not None and manifest.watermark >= due:
+            print(f"  settled: version {manifest.version} {time.perf_counter() - started:.0f} s later")
+            return manifest
+        if time.monotonic() >= deadline:
+            print(f"  no settling pass within {time.perf_counter() - started:.0f} s")
+            return manifest
+        time.sleep(POLL_S)
 
 
 # ------------------------------------------------------------------------------------------------------- timing
@@ -513,6 +515,8 @@ def print_calls(results: list[tuple[str, Any, Any]]) -> None:
     )
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for label, timings, usages in results:
+        if not usages:  # a call asked for 0 times (--search-repeat 0)
+            continue
         usage = usages[-1]
         wall = [t.seconds * 1000 for t in timings]
         cpu = statistics.median(t.cpu_seconds * 1000 for t in timings)
@@ -566,23 +570,21 @@ def last_points(runs: int, points: int, history_points: int) -> dict[int, list[d
     }
 
 
-def reference_runs(args: argparse.Namespace, settled: bool) -> Iterator[ReferenceRun]:
+def reference_runs(args: argparse.Namespace) -> Iterator[ReferenceRun]:
     """The big experiment's runs as the fill (and the settling tag) left them in Stratus."""
     extra = last_points(args.runs, args.points, args.history_points)
     for i in range(args.runs):
         tags, params, metrics = run_shape(i, args.shape)
-        if settled and i == args.runs - 1:
-            tags = {**tags, SETTLED_TAG: "1"}
         yield ReferenceRun(run_name(i), START_TIME + i, tags, params, [*metrics, *extra.get(i, [])])
 
 
-def reference_pages(args: argparse.Namespace, settled: bool) -> list[ClientCalls]:
+def reference_pages(args: argparse.Namespace) -> list[ClientCalls]:
     """Load the reference's SQLite database, serve it with ``mlflow server`` and time the target searches."""
     with tempfile.TemporaryDirectory(prefix="stratus-local-scale-reference-") as temp:
         folder = Path(temp)
         started = time.perf_counter()
         experiment_id = create_database(folder, BIG_EXPERIMENT)
-        loaded = load_runs(folder / DATABASE, experiment_id, reference_runs(args, settled))
+        loaded = load_runs(folder / DATABASE, experiment_id, reference_runs(args))
         print(f"  {loaded:,} runs loaded into SQLite by SQL in {time.perf_counter() - started:.0f} s")
         started = time.perf_counter()
         with reference_server(folder) as ready:
@@ -657,24 +659,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def prepare_projection(
-    bench: Bench, ids: dict[str, Any], probe: ProjectionProbe, watch: ProjectionWatch, args: argparse.Namespace
-) -> bool:
-    """Wait for the big experiment's projection (if it is to have one) and report what searches will read; whether
-    the last run was given the settling tag."""
+    ids: dict[str, Any], probe: ProjectionProbe, watch: ProjectionWatch, args: argparse.Namespace
+) -> None:
+    """Wait for the big experiment's projection (if it is to have one) and report what searches will read."""
     min_runs = Settings.from_env().projection_min_runs
     if args.runs < min_runs:
         print(f"  no projection: {args.runs:,} runs, fewer than {min_runs:,}: searches read the experiment whole")
         if probe.manifest() is not None:
             print(f"  WARNING: the experiment has a projection all the same: {MIN_RUNS_ENV} did not take")
-        return False
+        return
     manifest = await_projection(probe, watch, ids["fill_seconds"], args.projection_wait)
-    settled = manifest is not None and args.settle
-    if settled:
-        manifest = settle(bench.http, probe, ids["run_ids"][-1], args.projection_wait)
+    if manifest is not None and args.settle:
+        manifest = settle(probe, args.projection_wait)
     if manifest is not None:
         changed = probe.changed_runs(manifest.watermark - SETTLE_MARGIN_MS)
         print(f"  searches read the projection's columns and re-read {changed:,} changed run(s) from the table")
-    return settled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"  filled in {ids['fill_seconds']:.0f} s ({args.runs:,} runs in {ids['runs_seconds']:.0f} s, "
                     f"{ids['points']:,} points)"
                 )
-                settled = prepare_projection(bench, ids, probe, watch, args)
+                prepare_projection(ids, probe, watch, args)
             meters.wait_until_quiet()
             pages = measure_pages(meters, big, args.page_repeat)
             bench.clock.take()
@@ -715,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     print_calls(results)
     if args.reference:
         print(f"\nReference: the big experiment's {args.runs:,} runs in mlflow server (SQLite)")
-        reference = reference_pages(args, settled)
+        reference = reference_pages(args)
         print()
         stratus = [ClientCalls.of_samples(first, repeats) for _, first, repeats in pages]
         print_comparison(stratus, reference, args.runs, args.page_repeat)
