@@ -247,6 +247,29 @@ def test_pages_large_beside_the_experiment_read_it_whole(world) -> None:
         assert [run.run_id for run in page] == [run.run_id for run in expected]
 
 
+def test_many_changed_runs_are_read_by_key_unless_they_are_much_of_the_experiment(world, monkeypatch) -> None:
+    """A bulk load into a large experiment leaves thousands of runs in the window: reading them by key is still far
+    quicker than reading the experiment whole, so only when they are over 1/REREAD_SHARE of it is it read whole."""
+    from stratus.domain.search import compile_run_search
+    from stratus.domain.services import projection
+
+    plain, projected, projector, clock, store, experiment_id = world
+    ids = _fill(plain, experiment_id, random.Random(9), 100)
+    ids = [run_id for run_id in ids if store.get_run(run_id).info.lifecycle_stage == "active"]
+    clock.now += 120_000
+    assert projector.refresh(experiment_id)
+    clock.now += 120_000  # the fill is out of the window
+    monkeypatch.setattr(projection, "MAX_CHANGED_RUNS", 10)
+    query = compile_run_search("metrics.acc > 0.5", ["metrics.loss ASC"])
+    for run_id in ids[:20]:  # 20 changed: over the cap, but a fifth of the experiment
+        plain.log_batch(run_id, [Metric("loss", 0.01, 9, 1)], [], [])
+    assert projector.runs_to_search(experiment_id, query, page_size=1) is not None
+    _same_answers(plain, projected, experiment_id)
+    for run_id in ids[20:30]:  # 30 changed: over a quarter of the experiment
+        plain.log_batch(run_id, [Metric("loss", 0.02, 9, 1)], [], [])
+    assert projector.runs_to_search(experiment_id, query, page_size=1) is None
+
+
 def test_columns_round_trip_and_rows_are_replaced_by_run_id(world) -> None:
     plain, _projected, _projector, _clock, store, experiment_id = world
     _fill(plain, experiment_id, random.Random(5), 20)
