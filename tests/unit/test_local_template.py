@@ -413,6 +413,15 @@ def test_the_project_sweep_is_a_local_schedule() -> None:
     assert schedule.every_s == 300
 
 
+def test_a_function_s_metadata_sets_its_local_batching_window_cap() -> None:
+    """The projector's 60 s window is 30 s locally (its Metadata says so), other mappings keep the default cap."""
+    project = parse_project(Path(__file__).resolve().parents[2], parameter_overrides={"ProjectRunnerImage": "x"})
+    [projector] = project.functions["ProjectionFunction"].stream_sources
+    assert (projector.batching_window_s, projector.local_window_cap_s) == (60.0, 30.0)
+    [events] = project.functions["RegistryEventsFunction"].stream_sources
+    assert events.local_window_cap_s is None
+
+
 def test_a_schedule_invokes_its_function_with_a_scheduled_event() -> None:
     calls: list[dict] = []
     poller = SchedulePoller(

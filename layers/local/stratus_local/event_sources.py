@@ -23,7 +23,7 @@ from stratus_local.template import QueueSourceSpec, RuleSourceSpec, ScheduleSour
 POLL_SECONDS = 0.5
 MAX_BATCHING_WINDOW_S = 5.0
 """A stream mapping's MaximumBatchingWindowInSeconds, capped here: locally, waiting a minute for a projection helps
-nobody (docs/local.md)."""
+nobody (docs/local.md). A function's ``Metadata: StratusLocal: MaxBatchingWindowInSeconds`` sets its own cap."""
 STREAM_READY_TIMEOUT_S = 30.0
 """How long a table's new stream may stay unknown to DescribeStream (LocalStack creates it asynchronously)."""
 SHARD_DISCOVERY_POLLS = 20
@@ -136,7 +136,8 @@ class StreamPoller(_Poller):
         self.stream_arn = ""
         self._pending: list[dict[str, Any]] = []
         self._pending_since = 0.0
-        self._window_s = min(source.batching_window_s, MAX_BATCHING_WINDOW_S)
+        cap = MAX_BATCHING_WINDOW_S if source.local_window_cap_s is None else source.local_window_cap_s
+        self._window_s = min(source.batching_window_s, cap)
 
     def start(self) -> None:
         table = self._dynamodb.describe_table(TableName=self.source.table)["Table"]

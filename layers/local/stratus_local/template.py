@@ -23,7 +23,7 @@ import json
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,9 @@ class StreamSourceSpec:
     max_retries: int = 10
     filters: tuple[dict[str, Any], ...] = ()
     batching_window_s: float = 0.0
+    local_window_cap_s: float | None = None
+    """The function's ``Metadata: StratusLocal: MaxBatchingWindowInSeconds``: what stratus local caps this mapping's
+    window at instead of its default cap (event_sources.MAX_BATCHING_WINDOW_S)."""
 
 
 @dataclass(frozen=True)
@@ -591,6 +594,10 @@ def _read_function(  # noqa: PLR0913 - the template pieces a function is made of
     )
     for event_name, event in (properties.get("Events") or {}).items():
         _read_event(function, event_name, event, resolver, warnings)
+    local = (resource.get("Metadata") or {}).get("StratusLocal") or {}
+    if "MaxBatchingWindowInSeconds" in local:
+        cap = float(local["MaxBatchingWindowInSeconds"])
+        function.stream_sources[:] = [replace(s, local_window_cap_s=cap) for s in function.stream_sources]
     return function
 
 
