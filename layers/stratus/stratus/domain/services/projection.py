@@ -94,8 +94,10 @@ class ProjectionService:
         started = self._clock()
         if not self._write_next(experiment_id):
             return False
+        if self._later is None:  # nowhere to ask: the newest marker is not read
+            return True
         newest = self._tracking.newest_change(experiment_id)
-        if self._later is not None and newest is not None and newest > started - SETTLE_MARGIN_MS:
+        if newest is not None and newest > started - SETTLE_MARGIN_MS:
             self._later.refresh_later(experiment_id, newest + SETTLE_MARGIN_MS + SETTLE_SLACK_MS)
         return True
 
