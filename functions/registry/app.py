@@ -40,7 +40,7 @@ def api() -> APIGatewayHttpResolver:
 
 @get_metrics().log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_logger().append_keys(route=event.get("routeKey"))
+    get_logger().thread_safe_append_keys(route=event.get("routeKey"))
     return api().resolve(event, context)
 
 

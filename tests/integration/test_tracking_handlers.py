@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from typing import Any
+
+import pytest
+
+from stratus.observability import get_logger
 
 Invoke = Callable[..., dict[str, Any]]
 
@@ -63,3 +69,24 @@ def test_log_batch_to_unknown_run_is_404(invoke: Invoke) -> None:
     response = invoke("runs_log_batch.json", body={"run_id": "f" * 32, "metrics": []})
     assert response["statusCode"] == 404
     assert response["json"]["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_the_route_log_key_stays_with_the_thread_that_served_the_request(
+    invoke: Invoke, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``stratus local`` runs every function's environments as threads of one process: a request's ``route`` key goes
+    on the lines its own thread logs, never on another function's (a poller's, a sweeper's)."""
+    logger = get_logger()
+
+    def serve() -> None:
+        invoke("health.json")
+        logger.info("served")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join()
+    logger.info("elsewhere")
+    logged = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    lines = {line["message"]: line for line in logged if "message" in line}
+    assert lines["served"]["route"] == "GET /health"
+    assert "route" not in lines["elsewhere"]
