@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
+from stratus.domain.entities import STAGES, ModelVersion, PromotionEvent, RegisteredModel, latest_per_stage
 from stratus.domain.ports import RegistrySnapshot
 from stratus.domain.services import ExperimentService, LoggedModelService, RegistryService
 from stratus.errors import ResourceAlreadyExists, ResourceDoesNotExist
@@ -360,3 +361,84 @@ def test_a_big_rename_goes_on_after_a_change_that_came_in_between(
     assert versions == store._versions_model_by_model()
     assert {(v.name, v.last_updated_timestamp) for v in versions} == {("big-renamed", renamed.last_updated_timestamp)}
     assert [v.version for v in versions if v.current_stage == "Staging"] == [50]
+
+
+def _newest_by_reading_every_version(store: DynamoRegistryStore, name: str) -> list[tuple[int, str]]:
+    return [(v.version, v.current_stage) for v in latest_per_stage(store.list_versions(name))]
+
+
+def _newest_kept(store: DynamoRegistryStore, name: str) -> list[tuple[int, str]]:
+    model = store.get_model_and_latest(name)
+    assert model is not None
+    return [(v.version, v.current_stage) for v in model.latest_versions]
+
+
+def test_the_newest_version_of_each_stage_is_read_in_two_requests_and_stays_right_through_every_change(
+    store: DynamoRegistryStore, requests_made: list[str]
+) -> None:
+    """Given a model whose versions are created, moved between stages (the newest of a stage among them), deleted
+    and renamed, in a fixed pseudo-random order,
+    when its latest versions are read after each change,
+    then they are what reading every version gives, from the model item and one batch of at most 4 versions."""
+    registry = _service(store)
+    registry.create_model("m", {}, None)
+    store.get_model("m")
+    requests_made.clear()
+    assert _newest_kept(store, "m") == []
+    assert requests_made == ["GetItem"]  # a model without versions: its item says so
+    chooser = random.Random(7)
+    name = "m"
+    for step in range(60):
+        numbers = [v.version for v in store.list_versions(name)]
+        roll = chooser.random()
+        if roll < 0.3 or not numbers:
+            registry.create_version(name, f"runs:/{RUN}/model", RUN, {}, None, None, None)
+        elif roll < 0.8:
+            stage = chooser.choice(STAGES)
+            archive = stage in ("Staging", "Production") and chooser.random() < 0.3
+            registry.transition_stage(name, chooser.choice(numbers), stage, archive, actor="me")
+        elif roll < 0.95:
+            registry.delete_version(name, chooser.choice(numbers), actor="me")
+        else:
+            registry.rename_model(name, f"m{step}")
+            name = f"m{step}"
+        expected = _newest_by_reading_every_version(store, name)
+        store.get_model(name)  # this container knows the name (a rename's new one too)
+        requests_made.clear()
+        assert _newest_kept(store, name) == expected, step
+        assert requests_made == (["GetItem", "BatchGetItem"] if expected else ["GetItem"]), step
+
+
+def test_a_model_item_without_the_numbers_is_read_whole_once_and_kept_from_its_next_change(
+    store: DynamoRegistryStore, requests_made: list[str]
+) -> None:
+    """Given a model item written before it kept its newest version of each stage (and one whose numbers went stale),
+    when its latest versions are read, then the right versions come from every version; after its next change the
+    item keeps them again."""
+    registry = _service(store)
+    _register(registry, "m", 3)
+    registry.transition_stage("m", 1, "Production", False, actor="me")
+    client = boto3.client("dynamodb")
+    table = parse_project(PROJECT_DIR).tables[0].name
+    (model,) = [item for item in _table_items("REGMODELS") if item.get("name", {}).get("S") == "m"]
+    key = {"pk": model["pk"], "sk": model["sk"]}
+    client.update_item(TableName=table, Key=key, UpdateExpression="REMOVE latest")
+    store.get_model("m")
+    expected = [(3, "None"), (1, "Production")]
+    requests_made.clear()
+    assert _newest_kept(store, "m") == expected
+    assert requests_made == ["GetItem", "Query"]
+
+    stale = {"None": {"N": "3"}, "Production": {"N": "2"}}  # as if version 2 had left Production between the reads
+    client.update_item(
+        TableName=table, Key=key, UpdateExpression="SET latest = :l", ExpressionAttributeValues={":l": {"M": stale}}
+    )
+    requests_made.clear()
+    assert _newest_kept(store, "m") == expected
+    assert requests_made == ["GetItem", "BatchGetItem", "Query"]
+
+    client.update_item(TableName=table, Key=key, UpdateExpression="REMOVE latest")
+    registry.create_version("m", f"runs:/{RUN}/model", RUN, {}, None, None, None)
+    requests_made.clear()
+    assert _newest_kept(store, "m") == [(4, "None"), (1, "Production")]
+    assert requests_made == ["GetItem", "BatchGetItem"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 ACTIVE = "active"
@@ -152,6 +153,17 @@ class LoggedModel:
 # ---------------------------------------------------------------- model registry
 
 STAGES = ("None", "Staging", "Production", "Archived")
+
+
+def latest_per_stage(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    """A registered model's ``latest_versions``: the newest version of each stage, ordered by stage (the reference's
+    order is undefined), without aliases."""
+    latest: dict[str, ModelVersion] = {}
+    for v in versions:
+        current = latest.get(v.current_stage)
+        if current is None or v.version > current.version:
+            latest[v.current_stage] = v
+    return [latest[s] for s in STAGES if s in latest]
 
 
 @dataclass

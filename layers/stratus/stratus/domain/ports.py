@@ -191,6 +191,11 @@ class RegistryStore(Protocol):
 
     def get_model(self, name: str) -> RegisteredModel | None: ...
 
+    def get_model_and_latest(self, name: str) -> RegisteredModel | None:
+        """The model with its ``latest_versions`` (the newest version of each stage), read without reading every
+        version: the reference answers them on every GetRegisteredModel, which the stock client sends before most
+        registry calls."""
+
     def list_models(self) -> list[RegisteredModel]: ...
 
     def list_versions(self, name: str) -> list[ModelVersion]: ...

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from stratus.domain import messages
 from stratus.domain import registry_rules as rules
-from stratus.domain.entities import STAGES, ModelVersion, PromotionEvent, RegisteredModel
+from stratus.domain.entities import STAGES, ModelVersion, PromotionEvent, RegisteredModel, latest_per_stage
 from stratus.domain.model_sources import (
     ModelSource,
     lineage_mismatch,
@@ -79,8 +79,9 @@ class RegistryService:
 
     def get_model(self, name: str) -> RegisteredModel:
         rules.validate_model_name(name)
-        model = self._require_model(name)
-        model.latest_versions = _latest_versions(self._store.list_versions(name))
+        model = self._store.get_model_and_latest(name)
+        if model is None:
+            raise ResourceDoesNotExist(rules.model_not_found(name))
         return model
 
     def _require_model(self, name: str) -> RegisteredModel:
@@ -104,7 +105,7 @@ class RegistryService:
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
             versions = list(pool.map(self._store.list_versions, [m.name for m in page]))
         for model, model_versions in zip(page, versions, strict=True):
-            model.latest_versions = _latest_versions(model_versions)
+            model.latest_versions = latest_per_stage(model_versions)
         count(MetricName.MODEL_SEARCHES)
         count(MetricName.MODEL_SEARCH_ITEMS_READ, len(models) + sum(map(len, versions)))
         return page, token
@@ -502,13 +503,3 @@ def _existing(version: ModelVersion | None) -> ModelVersion:
     if version is None:  # only a delete removes the version it edits
         raise RuntimeError("the edited version disappeared")
     return version
-
-
-def _latest_versions(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
-    """The newest version of each stage, ordered by stage (the reference's order is undefined), without aliases."""
-    latest: dict[str, ModelVersion] = {}
-    for v in versions:
-        current = latest.get(v.current_stage)
-        if current is None or v.version > current.version:
-            latest[v.current_stage] = v
-    return [latest[s] for s in STAGES if s in latest]

@@ -239,6 +239,7 @@ class RegisteredModelItem(StratusItem):
     tags = MapAttribute[str, str](default=dict)
     aliases = MapAttribute(default=dict)  # type: ignore[var-annotated]  # alias -> version number
     last_version = NumberAttribute(default=0)
+    latest = MapAttribute(null=True)  # type: ignore[var-annotated]  # stage -> its newest version; absent: not kept yet
     updated_by = UnicodeAttribute(null=True)  # the actor of the last write (read by the registry event publisher)
     version = NumberAttribute(default=0)
 

@@ -11,7 +11,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 
 from stratus.domain import registry_rules as rules
 from stratus.domain.actor import current_actor
-from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel
+from stratus.domain.entities import ModelVersion, PromotionEvent, RegisteredModel, latest_per_stage
 from stratus.domain.ports import RegistryChange, RegistrySnapshot
 from stratus.errors import Conflict, InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from stratus.store.dynamodb.batch import batch_delete
@@ -100,6 +100,32 @@ class DynamoRegistryStore:
     def get_model(self, name: str) -> RegisteredModel | None:
         item = self._model_item(name)
         return _model(item) if item else None
+
+    def get_model_and_latest(self, name: str) -> RegisteredModel | None:
+        """The model item (1 GetItem, 2 the first time a container sees the name), then the newest version of each
+        stage it names (1 BatchGetItem of at most 4 versions). A model item written before it kept those numbers, or
+        a version moved or deleted between the two reads, costs the Query of every version instead."""
+        item = self._model_item(name)
+        if item is None:
+            return None
+        model = _model(item)
+        model.latest_versions = self._latest_versions(item)
+        return model
+
+    def _latest_versions(self, item: RegisteredModelItem) -> list[ModelVersion]:
+        latest = _latest_of(item)
+        if latest:
+            keys = [(f"RM#{item.rm_id}", _version_sk(number)) for number in sorted(set(latest.values()))]
+            with translated():
+                found = {
+                    int(v.number): _version(item.name, v)
+                    for v in ModelVersionItem.batch_get(keys, consistent_read=True)
+                }
+            if all(n in found and found[n].current_stage == stage for stage, n in latest.items()):
+                return latest_per_stage(found.values())
+        elif latest is not None:
+            return []  # a model without versions
+        return latest_per_stage(_version(item.name, v) for v in self._version_items(item.rm_id))
 
     @staticmethod
     def _model_items() -> list[RegisteredModelItem]:
@@ -212,7 +238,7 @@ class DynamoRegistryStore:
         try:
             with translated(), TransactWrite(connection=_connection()) as tx:
                 tx.save(claim, condition=ModelNameItem.pk.does_not_exist())
-                tx.save(_model_item(rm_id, model, version=1))
+                tx.save(_model_item(rm_id, model, version=1, latest={}))
                 if first:
                     tx.save(ModelVersionSummaryItem(pk=SUMMARIES_PK, sk=_SUMMARIES_MARKER))
         except TransactWriteError as exc:
@@ -227,9 +253,15 @@ class DynamoRegistryStore:
             version = build(number)
             model = _model(item)
             model.last_updated_timestamp = touched
+            latest = _latest_of(item)
+            if latest is None:  # a model item from before the numbers were kept: computed once, then kept
+                latest = _stages_latest(_version(name, v) for v in self._version_items(item.rm_id))
+            latest[version.current_stage] = number  # the highest number there is
             try:
                 with translated(), TransactWrite(connection=_connection()) as tx:
-                    new_item = _model_item(item.rm_id, model, version=int(item.version) + 1, last_version=number)
+                    new_item = _model_item(
+                        item.rm_id, model, version=int(item.version) + 1, last_version=number, latest=latest
+                    )
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     tx.save(_version_item(item.rm_id, version, 1), condition=ModelVersionItem.pk.does_not_exist())
                     tx.save(_summary_item(item.rm_id, version))
@@ -283,10 +315,17 @@ class DynamoRegistryStore:
                 f"This change touches more than {_TRANSACTION_ITEMS - 1} items of registered model {item.name} at once."
             )
         rm_id = item.rm_id
+        latest = _moved_latest(_latest_of(item), before, after)
+        if latest is None:  # a stage's newest version left it: its next newest is known only from them all
+            versions = {int(v.number): _version(item.name, v) for v in self._version_items(rm_id)}
+            versions.update(after.versions)
+            for number in removed:
+                versions.pop(number, None)
+            latest = _stages_latest(versions.values())
         with translated(), TransactWrite(connection=_connection()) as tx:
             # The model item is always written (or checked): every change is ordered against every other.
             new_model = _model_item(
-                rm_id, after.model, version=int(item.version) + 1, last_version=int(item.last_version)
+                rm_id, after.model, version=int(item.version) + 1, last_version=int(item.last_version), latest=latest
             )
             tx.save(new_model, condition=RegisteredModelItem.version == item.version)
             for number in changed:
@@ -319,7 +358,9 @@ class DynamoRegistryStore:
                     tx.delete(old, condition=ModelNameItem.rm_id == item.rm_id)
                     new = ModelNameItem(pk=f"RMNAME#{new_name}", sk="#", rm_id=item.rm_id)
                     tx.save(new, condition=ModelNameItem.pk.does_not_exist())
-                    new_item = _model_item(item.rm_id, model, int(item.version) + 1, int(item.last_version))
+                    new_item = _model_item(
+                        item.rm_id, model, int(item.version) + 1, int(item.last_version), latest=_latest_of(item)
+                    )
                     tx.save(new_item, condition=RegisteredModelItem.version == item.version)
                     for version in inside:
                         tx.update(version, actions=_renamed(version, new_name, touched))
@@ -545,7 +586,9 @@ def _version_of_summary(raw: dict[str, Any]) -> ModelVersion:
     )
 
 
-def _model_item(rm_id: str, model: RegisteredModel, version: int, last_version: int = 0) -> RegisteredModelItem:
+def _model_item(
+    rm_id: str, model: RegisteredModel, version: int, last_version: int = 0, *, latest: dict[str, int] | None
+) -> RegisteredModelItem:
     return RegisteredModelItem(
         pk=MODELS_PK,
         sk=f"M#{rm_id}",
@@ -557,9 +600,40 @@ def _model_item(rm_id: str, model: RegisteredModel, version: int, last_version: 
         tags=dict(model.tags),
         aliases=dict(model.aliases),
         last_version=last_version,
+        latest=latest,
         updated_by=current_actor.get(),
         version=version,
     )
+
+
+def _latest_of(item: RegisteredModelItem) -> dict[str, int] | None:
+    """Stage -> number of its newest version, as the model item keeps it; None on an item written before it did."""
+    if item.latest is None:
+        return None
+    return {stage: int(number) for stage, number in item.latest.as_dict().items()}
+
+
+def _stages_latest(versions: Iterable[ModelVersion]) -> dict[str, int]:
+    return {v.current_stage: v.version for v in latest_per_stage(versions)}
+
+
+def _moved_latest(
+    latest: dict[str, int] | None, before: RegistrySnapshot, after: RegistrySnapshot
+) -> dict[str, int] | None:
+    """The newest version of each stage after a change to the versions it read, from the model item's numbers; None
+    when they cannot tell: the item has none yet, or a stage's newest version left it (moved or deleted)."""
+    if latest is None:
+        return None
+    latest = dict(latest)
+    for number, old in before.versions.items():
+        new = after.versions.get(number)
+        if (new is None or new.current_stage != old.current_stage) and latest.get(old.current_stage) == number:
+            return None
+    for number, new in after.versions.items():
+        old = before.versions.get(number)
+        if (old is None or old.current_stage != new.current_stage) and number > latest.get(new.current_stage, 0):
+            latest[new.current_stage] = number
+    return latest
 
 
 def _model(item: RegisteredModelItem) -> RegisteredModel:
