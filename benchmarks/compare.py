@@ -4,7 +4,9 @@
 
 Starts a throw-away ``stratus local`` in this process (handlers in-process, DynamoDB Local, moto) and the reference
 ``mlflow server`` (SQLite, proxied artifacts) as a subprocess, then drives each workload of
-:mod:`benchmarks.workloads` with the stock client against both, Stratus first. Loading (a 10,000-run experiment, a
+:mod:`benchmarks.workloads` with the stock client against both, Stratus first. The client runs in a process of its
+own, as a training script does, so neither server shares an interpreter with it (``--client-in-process`` puts it in
+this one, with ``stratus local``: how runs before 2026-12-08 were made). Loading (a 10,000-run experiment, a
 100,000-point history) is not timed. For Stratus it also counts what AWS would bill (:mod:`benchmarks.aws_meter`)
 and prices it (:mod:`benchmarks.cost`). Figures only: targets are printed beside them, nothing fails on one.
 Results and how to read them: docs/benchmarks.md, section 4.
@@ -15,12 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,7 +73,9 @@ class Result:
 class Meters:
     """Every counter on the running stack, read together at the end of each timed stretch."""
 
-    def __init__(self, stack: LocalStack, aws: AwsMeter, dynamo: DynamoMeter, proxy: DynamoProxy, exits: ExitStack):
+    def __init__(
+        self, stack: LocalStack, aws: AwsMeter, dynamo: DynamoMeter, proxy: DynamoProxy | None, exits: ExitStack
+    ):
         self.aws, self.dynamo, self.proxy = aws, dynamo, proxy
         self.invocations = InvocationMeter(stack, aws)
         self.moto = MotoCounter(stack)
@@ -80,23 +87,68 @@ class Meters:
             requests=requests,
             functions=self.invocations.take(),
             moto=self.moto.take(),
-            proxy=self.proxy.take(),
+            proxy=self.proxy.take() if self.proxy else Counter(),
             dynamodb=self.dynamo.take(),
             gateway_requests=self.gateway(),
             events=events,
         )
 
 
-def run_workload(workload: Workload, stratus_url: str, mlflow_url: str, meters: Meters) -> Result:
+class ClientProcess:
+    """The stock client in a process of its own (one for the whole comparison, started by ``spawn``: this process
+    has threads, and a fork could copy a held lock). Each workload is rebuilt there from its key."""
+
+    def __init__(self, scale: Scale, scratch: Path) -> None:
+        self._scale, self._scratch = scale, scratch
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def prepare(self, workload: Workload, url: str) -> Any:
+        return self._pool.submit(_prepare_here, workload.key, self._scale, self._scratch, url).result()
+
+    def run(self, workload: Workload, url: str, state: Any) -> tuple[float, dict[str, int]]:
+        return self._pool.submit(_run_here, workload.key, self._scale, self._scratch, url, state).result()
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+_CHILD_WORKLOADS: dict[str, Workload] = {}
+
+
+def _child_workload(key: str, scale: Scale, scratch: Path) -> Workload:
+    if not _CHILD_WORKLOADS:
+        _CHILD_WORKLOADS.update((w.key, w) for w in all_workloads(scale, scratch))
+    return _CHILD_WORKLOADS[key]
+
+
+def _prepare_here(key: str, scale: Scale, scratch: Path, url: str) -> Any:
+    return _child_workload(key, scale, scratch).prepare(url)
+
+
+def _run_here(key: str, scale: Scale, scratch: Path, url: str, state: Any) -> tuple[float, dict[str, int]]:
+    """The timed part, timed where it runs."""
+    workload = _child_workload(key, scale, scratch)
+    started = time.perf_counter()
+    counts = workload.run(url, state)
+    return time.perf_counter() - started, counts
+
+
+def _run_inline(workload: Workload, url: str, state: Any) -> tuple[float, dict[str, int]]:
+    started = time.perf_counter()
+    counts = workload.run(url, state)
+    return time.perf_counter() - started, counts
+
+
+def run_workload(
+    workload: Workload, stratus_url: str, mlflow_url: str, meters: Meters, client: ClientProcess | None
+) -> Result:
     result = Result(workload)
     for name, url in (("stratus", stratus_url), ("mlflow", mlflow_url)):
         started = time.perf_counter()
-        state = workload.prepare(url)
+        state = client.prepare(workload, url) if client else workload.prepare(url)
         result.load_seconds[name] = time.perf_counter() - started
         meters.take()
-        started = time.perf_counter()
-        counts = workload.run(url, state)
-        seconds = time.perf_counter() - started
+        seconds, counts = client.run(workload, url, state) if client else _run_inline(workload, url, state)
         if name == "stratus":
             meters.invocations.settle()
             result.usage = meters.take()
@@ -368,6 +420,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-cold", action="store_true", help="skip handler imports and package sizes")
     parser.add_argument("--imports", type=int, default=10, help="fresh processes per import median (default 10)")
     parser.add_argument("--load-workers", type=int, default=8, help="threads loading the search experiment")
+    parser.add_argument(
+        "--no-dynamodb-proxy",
+        action="store_true",
+        help="no counting proxy between the handlers and DynamoDB Local: a hop in this process, which a user's stratus "
+        "local does not have (the botocore hooks still count every request)",
+    )
+    parser.add_argument(
+        "--client-in-process",
+        action="store_true",
+        help="run the client in this process, beside stratus local (the setting of runs before 2026-12-08)",
+    )
     return parser.parse_args(argv)
 
 
@@ -389,13 +452,18 @@ def run_all(args: argparse.Namespace, scale: Scale, scratch: Path) -> dict[str, 
             mlflow_url = mlflow_ready()
             print(f"both servers up in {time.perf_counter() - started:.0f} s")
             print(describe(bench.stack), f"; mlflow server at {mlflow_url}", flush=True)
-            proxy = DynamoProxy(bench.stack.endpoints.dynamodb)  # type: ignore[union-attr]
-            exits.callback(proxy.close)
-            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.endpoint  # the handlers make their clients lazily
+            proxy = None
+            if not args.no_dynamodb_proxy:
+                proxy = DynamoProxy(bench.stack.endpoints.dynamodb)  # type: ignore[union-attr]
+                exits.callback(proxy.close)
+                os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.endpoint  # the handlers make their clients lazily
             meters = Meters(bench.stack, aws, dynamo, proxy, exits)
             wanted = set(filter(None, args.only.split(",")))
             workloads = [w for w in all_workloads(scale, scratch) if not wanted or w.key in wanted]
-            results = [run_workload(w, bench.stack.base_url, mlflow_url, meters) for w in workloads]
+            client = None if args.client_in_process else ClientProcess(scale, scratch)
+            if client is not None:
+                exits.callback(client.close)
+            results = [run_workload(w, bench.stack.base_url, mlflow_url, meters, client) for w in workloads]
             points = sum(r.workload.units.get("points", 0) for r in results) + 2 * scale.search_runs
             storage, partitions = measure_storage(bench.stack, points)
     finally:
@@ -439,7 +507,10 @@ def report(args: argparse.Namespace, scale: Scale, measured: dict[str, Any], col
         sections.append(["## Cold start and package sizes", *cold_lines(colds, layer_sizes())])
     sections.append(["## Targets", *target_lines(results, measured["partitions"], colds)])
     print("\n\n".join("\n".join(section) for section in sections))
-    return _as_json(scale, results, m, measured["storage"], colds, crossing)
+    document = _as_json(scale, results, m, measured["storage"], colds, crossing)
+    document["client"] = "this process, beside stratus local" if args.client_in_process else "a process of its own"
+    document["dynamodb_proxy"] = not args.no_dynamodb_proxy
+    return document
 
 
 def _as_json(
@@ -490,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = str(4 * 2**20)  # as the README asks (both servers)
     started = time.perf_counter()
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    where = "in this process, beside stratus local" if args.client_in_process else "in a process of its own"
+    print(f"The stock client runs {where}.")
     print(f"Scale: {asdict(scale)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="stratus-compare-") as tmp:
         scratch = Path(tmp)

@@ -20,6 +20,7 @@ from lambda_harness import LambdaContext, api_event, load_function
 from localstack_host import fresh_state, localstack_lock
 from moto import mock_aws
 
+from stratus.store.dynamodb.items import ALL_ITEMS
 from stratus_local.backends import (
     DynamoDBLocal,
     create_buckets,
@@ -122,6 +123,8 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     """moto in-process always; the same tests against LocalStack too when one is reachable (opt-in)."""
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:  # a stack this worker ran set some
         monkeypatch.delenv(name, raising=False)
+    for item in ALL_ITEMS:  # each test's first bind_table makes its own connection and client, not an earlier test's
+        monkeypatch.setattr(item, "_connection", None)
     if request.param == "localstack":
         url = request.getfixturevalue("localstack")
         monkeypatch.setenv("AWS_ENDPOINT_URL", url)

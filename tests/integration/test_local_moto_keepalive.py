@@ -109,3 +109,25 @@ def test_json_services_and_event_transformers_are_dispatched(moto: MotoServer, s
         assert messages, "the events never reached the queue"
         received.extend(json.loads(m["Body"]) for m in messages)
     assert sorted(m["got"] for m in received) == [1, 2]
+
+
+def test_a_message_past_its_queues_retention_is_not_received_and_a_fresh_one_is(moto: MotoServer, s3) -> None:  # noqa: ANN001
+    """``ReceiveMessage`` reads the retention period from the queue itself (``backends._speed_up_sqs_retention``)
+    instead of building every attribute of the queue per message: what it hands out must not change."""
+    from moto.sqs.models import sqs_backends  # noqa: PLC0415 - moto's state, read in this process
+
+    sqs = boto3.client("sqs", endpoint_url=moto.endpoint, config=Config(region_name="us-east-1"))
+    queue = sqs.create_queue(QueueName="retention-queue", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="old")
+    (held,) = [
+        q
+        for backend in sqs_backends.values()
+        for region in backend.values()
+        for q in region.queues.values()
+        if q.name == "retention-queue"
+    ]
+    held._messages[0].sent_timestamp -= 61_000  # sent 61 s before now: past the queue's 60 s
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", []) == []
+    sqs.send_message(QueueUrl=queue, MessageBody="fresh")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    assert bodies == ["fresh"]

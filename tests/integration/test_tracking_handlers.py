@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable
@@ -72,21 +73,23 @@ def test_log_batch_to_unknown_run_is_404(invoke: Invoke) -> None:
 
 
 def test_the_route_log_key_stays_with_the_thread_that_served_the_request(
-    invoke: Invoke, capfd: pytest.CaptureFixture[str]
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``stratus local`` runs every function's environments as threads of one process: a request's ``route`` key goes
     on the lines its own thread logs, never on another function's (a poller's, a sweeper's)."""
     logger = get_logger()
+    out = io.StringIO()  # the one logger writes to the stream of whichever test made it first
+    monkeypatch.setattr(logger.registered_handler, "stream", out)
 
     def serve() -> None:
         invoke("health.json")
         logger.info("served")
 
-    thread = threading.Thread(target=serve)
-    thread.start()
-    thread.join()
-    logger.info("elsewhere")
-    logged = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    for work in (serve, lambda: logger.info("elsewhere")):  # a function's environment, then a poller's thread
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    logged = [json.loads(line) for line in out.getvalue().splitlines()]
     lines = {line["message"]: line for line in logged if "message" in line}
     assert lines["served"]["route"] == "GET /health"
     assert "route" not in lines["elsewhere"]

@@ -428,18 +428,40 @@ def _speed_up_moto() -> None:
       ``PutEvents``, which every registry change makes. Parsed expressions are immutable, so they are kept by their
       text (moto looks ``jsonpath_ng.ext.parse`` up on each call, and finds the cached function);
     * its dispatcher lists moto's package folders (200 ``isdir`` calls) for every request to learn the service names,
-      which do not change while the process runs."""
+      which do not change while the process runs;
+    * its SQS ``ReceiveMessage`` checks each message it hands out against the queue's retention period by building
+      every attribute of the queue, approximate counts included (a pass over all its messages, with a clock read per
+      message): the biggest part of moto's time while registry events are delivered through the rules' queues. The
+      period is read from the queue itself."""
     import moto.backends  # noqa: PLC0415 - imported when the server starts, not with this module
 
     if not isinstance(moto.backends.list_of_moto_modules, functools.partial):
         names = tuple(moto.backends.list_of_moto_modules())
         moto.backends.list_of_moto_modules = functools.partial(iter, names)
+    _speed_up_sqs_retention()
     try:
         import jsonpath_ng.ext  # noqa: PLC0415 - moto's dependency, for its EventBridge
     except ImportError:
         return
     if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)
+
+
+def _speed_up_sqs_retention() -> None:
+    try:
+        from moto.core.utils import unix_time  # noqa: PLC0415 - moto is imported only when its server starts
+        from moto.sqs.models import SQSBackend  # noqa: PLC0415
+    except ImportError:
+        return
+    if getattr(SQSBackend.is_message_valid_based_on_retention_period, "stratus_local", False):
+        return
+
+    def within_retention(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > unix_time())
+
+    within_retention.stratus_local = True  # type: ignore[attr-defined]
+    SQSBackend.is_message_valid_based_on_retention_period = within_retention
 
 
 def _moto_header_names() -> EnvironHook | None:
