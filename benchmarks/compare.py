@@ -127,10 +127,7 @@ def _prepare_here(key: str, scale: Scale, scratch: Path, url: str) -> Any:
 
 def _run_here(key: str, scale: Scale, scratch: Path, url: str, state: Any) -> tuple[float, dict[str, int]]:
     """The timed part, timed where it runs."""
-    workload = _child_workload(key, scale, scratch)
-    started = time.perf_counter()
-    counts = workload.run(url, state)
-    return time.perf_counter() - started, counts
+    return _run_inline(_child_workload(key, scale, scratch), url, state)
 
 
 def _run_inline(workload: Workload, url: str, state: Any) -> tuple[float, dict[str, int]]:
